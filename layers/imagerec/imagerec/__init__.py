@@ -1,0 +1,1 @@
+"""imagerec: photo bytes in, ranked ImageNet labels out."""

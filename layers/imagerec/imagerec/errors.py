@@ -1,0 +1,88 @@
+"""Typed errors. Each carries a stable machine-readable ``code`` and a human message.
+
+The HTTP status for each family lives in one place: ``imagerec.api``.
+"""
+
+from __future__ import annotations
+
+
+class ImagerecError(Exception):
+    """Base class for every error imagerec raises on purpose."""
+
+    code = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+# --- client input: the request or file is wrong (HTTP 400) -------------------------------
+
+
+class InvalidInput(ImagerecError):
+    code = "invalid_input"
+
+
+class EmptyInput(InvalidInput):
+    code = "empty_body"
+
+
+class CorruptImage(InvalidInput):
+    code = "corrupt_image"
+
+
+class InvalidArgument(InvalidInput):
+    code = "invalid_argument"
+
+
+class InvalidBase64(InvalidInput):
+    code = "invalid_base64"
+
+
+class MissingImage(InvalidInput):
+    code = "missing_image"
+
+
+class InvalidMultipart(InvalidInput):
+    code = "invalid_multipart"
+
+
+class InvalidJson(InvalidInput):
+    code = "invalid_json"
+
+
+# --- client input: too big (HTTP 413) ---------------------------------------------------
+
+
+class TooLarge(ImagerecError):
+    code = "too_large"
+
+
+class PayloadTooLarge(TooLarge):
+    code = "payload_too_large"
+
+
+class ImageTooLarge(TooLarge):
+    code = "image_too_large"
+
+
+# --- client input: not a supported raster image (HTTP 415) ------------------------------
+
+
+class UnsupportedFormat(ImagerecError):
+    code = "unsupported_format"
+
+
+# --- operator errors: configuration or build (not client input) -------------------------
+
+
+class ModelError(ImagerecError):
+    code = "model_error"
+
+
+class UnknownModel(ModelError):
+    code = "unknown_model"
+
+
+class ModelNotBuilt(ModelError):
+    code = "model_not_built"
