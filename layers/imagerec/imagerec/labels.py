@@ -25,7 +25,8 @@ def _parse(text: str, source: str) -> tuple[str, ...]:
             )
         if line != line.strip():
             raise ModelError(
-                f"Expected no surrounding whitespace in {source}, received: {line!r} on line {number}"
+                f"Expected no surrounding whitespace in {source}, "
+                f"received: {line!r} on line {number}"
             )
     if not lines:
         raise ModelError(f"Expected at least one label in {source}, received: an empty file")
