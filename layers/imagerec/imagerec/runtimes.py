@@ -1,0 +1,132 @@
+"""Inference runtimes: each turns an N×S×S×3 float32 batch into N×C probabilities.
+
+LiteRT (XNNPACK) is the fast one and needs no TensorFlow; Keras through a compiled
+``tf.function`` is the reference. TensorFlow is imported only when Keras is chosen.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from imagerec.errors import ModelError
+
+
+class Runtime(Protocol):
+    name: str
+
+    def predict(self, batch: np.ndarray) -> np.ndarray: ...
+
+
+def _check_batch(batch: np.ndarray, size: int) -> np.ndarray:
+    if batch.ndim != 4 or batch.shape[1:] != (size, size, 3):
+        raise ValueError(
+            f"Expected a batch of shape (N, {size}, {size}, 3), received: {batch.shape}"
+        )
+    return np.ascontiguousarray(batch, dtype=np.float32)
+
+
+class LiteRTRuntime:
+    """LiteRT interpreters, one per concurrent caller.
+
+    An interpreter is not thread-safe, so concurrent requests (the local server) each borrow
+    one from a pool instead of queueing on a lock; Lambda sends one request at a time.
+    """
+
+    name = "litert"
+
+    def __init__(self, path: Path, *, threads: int, pool_size: int = 1) -> None:
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError as error:
+            raise ModelError(
+                "The LiteRT runtime needs the ai-edge-litert package; install it or set "
+                "IMAGEREC_RUNTIME=keras."
+            ) from error
+        self._path = path
+        self._interpreter_class = Interpreter
+        self._threads = threads
+        self._pool: queue.LifoQueue[Any] = queue.LifoQueue()
+        first = self._new_interpreter()
+        self._pool.put(first)
+        for _ in range(pool_size - 1):
+            self._pool.put(self._new_interpreter())
+        shape = first.get_input_details()[0]["shape"]
+        self.input_size = int(shape[1])
+        self.num_classes = int(first.get_output_details()[0]["shape"][-1])
+
+    def _new_interpreter(self) -> Any:
+        try:
+            interpreter = self._interpreter_class(
+                model_path=os.fspath(self._path), num_threads=self._threads
+            )
+            interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as error:
+            raise ModelError(f"LiteRT cannot load {self._path}: {error}") from error
+        return interpreter
+
+    @contextmanager
+    def _borrow(self) -> Iterator[Any]:
+        try:
+            interpreter = self._pool.get_nowait()
+        except queue.Empty:
+            interpreter = self._new_interpreter()
+        try:
+            yield interpreter
+        finally:
+            self._pool.put(interpreter)
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        batch = _check_batch(batch, self.input_size)
+        with self._borrow() as interpreter:
+            inp = interpreter.get_input_details()[0]
+            out = interpreter.get_output_details()[0]
+            if tuple(inp["shape"]) != batch.shape:
+                interpreter.resize_tensor_input(inp["index"], batch.shape, strict=False)
+                interpreter.allocate_tensors()
+            interpreter.set_tensor(inp["index"], batch)
+            interpreter.invoke()
+            # Copy: the output buffer belongs to the interpreter and is reused next call.
+            return np.array(interpreter.get_tensor(out["index"]))
+
+
+class KerasRuntime:
+    """The reference: the saved Keras model called through one compiled ``tf.function``."""
+
+    name = "keras"
+
+    def __init__(self, path: Path, *, threads: int) -> None:
+        import tensorflow as tf
+
+        # Thread pools can be sized only before TensorFlow runs its first op.
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        except RuntimeError:
+            pass
+        import keras
+
+        try:
+            model = keras.saving.load_model(path, compile=False)
+        except (OSError, ValueError) as error:
+            raise ModelError(f"Keras cannot load {path}: {error}") from error
+        self.input_size = int(model.input_shape[1])
+        self.num_classes = int(model.output_shape[-1])
+        self._model = model
+        self._call = tf.function(
+            lambda x: model(x, training=False),
+            input_signature=[
+                tf.TensorSpec([None, self.input_size, self.input_size, 3], tf.float32)
+            ],
+            reduce_retracing=True,
+        )
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        batch = _check_batch(batch, self.input_size)
+        return np.asarray(self._call(batch))

@@ -1,0 +1,282 @@
+"""``imagerec serve``: the page and the API on one origin, through the Lambda handler.
+
+Each HTTP request becomes the API Gateway v2 event that API Gateway would send (binary
+bodies base64-encoded), and the very handler Lambda runs answers it, so what passes
+here passes in Lambda. Static files come from ``site/`` with the headers CloudFront adds.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from imagerec.events import LocalContext, http_event, response_body
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+# The same policy the CloudFront distribution sends (template.yaml), so the page is
+# tested locally under the rules it meets in the cloud.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' blob: data:; connect-src 'self'; "
+        "script-src 'self'; style-src 'self'; object-src 'none'; base-uri 'self'; "
+        "frame-ancestors 'none'; form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+}
+# Bodies a little over the cap are read and dropped so the client sees our 413 rather than
+# a reset connection; anything bigger is refused without reading.
+DRAIN_LIMIT = 64 * 1024 * 1024
+CHUNK = 64 * 1024
+
+
+def default_site_dir() -> Path:
+    configured = os.environ.get("IMAGEREC_SITE_DIR")
+    if configured:
+        return Path(configured)
+    here = Path.cwd() / "site"
+    if (here / "index.html").is_file():
+        return here
+    # An editable install from the repository: layers/imagerec/imagerec → site/
+    return Path(__file__).resolve().parents[3] / "site"
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class _ClientGone(Exception):
+    pass
+
+
+class RequestHandler(BaseHTTPRequestHandler):
+    server: ImagerecHTTPServer
+    protocol_version = "HTTP/1.1"
+    server_version = "imagerec"
+    sys_version = ""
+
+    # -- plumbing ---------------------------------------------------------------------
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass  # one line per request is written by _log instead
+
+    def _log(self, status: int, size: int, started: float) -> None:
+        elapsed = (time.perf_counter() - started) * 1000
+        line = (
+            f'{self.client_address[0]} "{self.command} {self.path}" {status} {size}B '
+            f"{elapsed:.1f}ms"
+        )
+        print(line, file=self.server.log_stream, flush=True)
+
+    def _send(
+        self, status: int, headers: dict[str, str], body: bytes, started: float
+    ) -> None:
+        self.send_response(status)
+        for name, value in headers.items():
+            if name.lower() not in {"content-length", "connection", "transfer-encoding"}:
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+        self._log(status, len(body), started)
+
+    def _send_error_json(self, status: HTTPStatus, code: str, message: str, started: float) -> None:
+        body = json.dumps({"error": {"code": code, "message": message}}).encode()
+        self._send(status, {"Content-Type": "application/json"}, body, started)
+
+    def _read_body(self) -> bytes:
+        cap = self.server.max_body_bytes
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._read_chunked(cap)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            raise _BodyTooLarge  # unreadable length: refuse rather than guess
+        if length > cap:
+            self._drain(length)
+            raise _BodyTooLarge
+        return self._read_exact(length)
+
+    def _read_exact(self, length: int) -> bytes:
+        data = bytearray()
+        while len(data) < length:
+            chunk = self.rfile.read(min(CHUNK, length - len(data)))
+            if not chunk:
+                raise _ClientGone
+            data += chunk
+        return bytes(data)
+
+    def _read_chunked(self, cap: int) -> bytes:
+        data = bytearray()
+        while True:
+            line = self.rfile.readline(1024)
+            if not line:
+                raise _ClientGone
+            try:
+                size = int(line.split(b";")[0].strip(), 16)
+            except ValueError:
+                raise _BodyTooLarge from None
+            if size == 0:
+                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                    pass
+                return bytes(data)
+            if len(data) + size > cap:
+                self.close_connection = True
+                raise _BodyTooLarge
+            data += self._read_exact(size)
+            self.rfile.readline(8)
+
+    def _drain(self, length: int) -> None:
+        if length > DRAIN_LIMIT:
+            self.close_connection = True
+            return
+        remaining = length
+        while remaining > 0:
+            chunk = self.rfile.read(min(CHUNK, remaining))
+            if not chunk:
+                raise _ClientGone
+            remaining -= len(chunk)
+
+    # -- routes -----------------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        started = time.perf_counter()
+        try:
+            if self.path.split("?", 1)[0].startswith("/api/") or self.path == "/api":
+                self._api(started)
+            elif self.command in {"GET", "HEAD"}:
+                self._static(started)
+            else:
+                self._send_error_json(
+                    HTTPStatus.METHOD_NOT_ALLOWED,
+                    "method_not_allowed",
+                    f"{self.command} is not allowed here.",
+                    started,
+                )
+        except _ClientGone:
+            self.close_connection = True
+            print(
+                f'{self.client_address[0]} "{self.command} {self.path}" client disconnected',
+                file=self.server.log_stream,
+                flush=True,
+            )
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    def _api(self, started: float) -> None:
+        try:
+            body = self._read_body()
+        except _BodyTooLarge:
+            mb = self.server.max_body_bytes / 1_000_000
+            self._send_error_json(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                "payload_too_large",
+                f"The request body is over the {mb:.1f} MB limit.",
+                started,
+            )
+            return
+        event = http_event(
+            self.command, self.path, self.headers.items(), body, source_ip=self.client_address[0]
+        )
+        response = self.server.invoke(event)
+        headers = {k: str(v) for k, v in (response.get("headers") or {}).items()}
+        for name, values in (response.get("multiValueHeaders") or {}).items():
+            headers[name] = ", ".join(values)
+        self._send(int(response.get("statusCode", 500)), headers, response_body(response), started)
+
+    def _static(self, started: float) -> None:
+        root = self.server.site_dir
+        relative = self.path.split("?", 1)[0].split("#", 1)[0].lstrip("/") or "index.html"
+        target = (root / relative).resolve()
+        if target.is_dir():
+            target = target / "index.html"
+        if not target.is_relative_to(root) or not target.is_file():
+            body = b"Not found\n"
+            self._send(HTTPStatus.NOT_FOUND, {"Content-Type": "text/plain"}, body, started)
+            return
+        content_type = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+        if content_type.startswith("text/") or content_type.endswith(("javascript", "json")):
+            content_type += "; charset=utf-8"
+        headers = {"Content-Type": content_type, "Cache-Control": "no-cache", **SECURITY_HEADERS}
+        self._send(HTTPStatus.OK, headers, target.read_bytes(), started)
+
+    do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _dispatch
+
+
+class ImagerecHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: Handler,
+        *,
+        site_dir: Path,
+        max_body_bytes: int,
+        log_stream: Any = sys.stderr,
+    ) -> None:
+        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        super().__init__(address, RequestHandler)
+        self.handler = handler
+        self.site_dir = site_dir.resolve()
+        self.max_body_bytes = max_body_bytes
+        self.log_stream = log_stream
+        # Powertools' resolver keeps the current request in class attributes, so one
+        # invocation runs at a time per process, as in a Lambda environment.
+        self._invoke_lock = threading.Lock()
+
+    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
+        with self._invoke_lock:
+            return self.handler(event, LocalContext())
+
+
+def serve(host: str, port: int, *, site_dir: Path | None = None) -> None:
+    """Load the handler (and so the model), then serve until Ctrl-C or SIGTERM."""
+    from imagerec.api import handler, settings
+
+    server = ImagerecHTTPServer(
+        (host, port),
+        handler,
+        site_dir=site_dir or default_site_dir(),
+        max_body_bytes=settings.max_body_bytes,
+    )
+    bound_host, bound_port = server.server_address[:2]
+    shown = f"[{bound_host}]" if ":" in str(bound_host) else bound_host
+    print(f"imagerec: serving http://{shown}:{bound_port}/ (Ctrl-C stops)", flush=True)
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        print("imagerec: stopped", flush=True)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])

@@ -1,0 +1,94 @@
+"""Settings, read once from the environment, with defaults that need no configuration.
+
+An explicit argument always wins over the environment (``Settings.from_env(**overrides)``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal, get_args
+
+from imagerec.errors import ModelError
+
+RuntimeName = Literal["auto", "litert", "keras"]
+RUNTIMES: tuple[str, ...] = get_args(RuntimeName)
+
+DEFAULT_MODEL = "efficientnet_lite0"
+# Lambda allocates one vCPU-equivalent per 1,769 MB of memory.
+LAMBDA_MB_PER_VCPU = 1769
+
+
+def default_cache_dir(env: Mapping[str, str]) -> Path:
+    xdg = env.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".cache"
+    return base / "imagerec"
+
+
+def default_threads(env: Mapping[str, str]) -> int:
+    """The CPUs this process really has: on Lambda from its memory size, else the affinity mask."""
+    memory = env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+    if memory and memory.isdigit():
+        return max(1, math.floor(int(memory) / LAMBDA_MB_PER_VCPU))
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw.replace("_", ""))
+    except ValueError:
+        raise ModelError(f"Expected {name} to be an integer, received: {raw!r}") from None
+    if value < minimum:
+        raise ModelError(f"Expected {name} >= {minimum}, received: {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    model: str = DEFAULT_MODEL
+    runtime: RuntimeName = "auto"
+    threads: int = 1
+    max_bytes: int = 10_000_000
+    max_pixels: int = 40_000_000
+    default_top_k: int = 5
+    max_top_k: int = 20
+    cache_dir: Path = field(default_factory=lambda: default_cache_dir(os.environ))
+    labels_file: Path | None = None
+    on_lambda: bool = False
+
+    @property
+    def max_body_bytes(self) -> int:
+        """Cap on a whole HTTP body: one image, base64-inflated, plus room for form framing."""
+        return math.ceil(self.max_bytes * 4 / 3) + 64 * 1024
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        env = os.environ if env is None else env
+        runtime = env.get("IMAGEREC_RUNTIME", "auto").strip().lower() or "auto"
+        if runtime not in RUNTIMES:
+            raise ModelError(
+                f"Expected IMAGEREC_RUNTIME in {', '.join(RUNTIMES)}, received: {runtime!r}"
+            )
+        labels = env.get("IMAGEREC_LABELS", "").strip()
+        cache = env.get("IMAGEREC_CACHE_DIR", "").strip()
+        settings = cls(
+            model=env.get("IMAGEREC_MODEL", "").strip() or DEFAULT_MODEL,
+            runtime=runtime,  # type: ignore[arg-type]  # checked against RUNTIMES above
+            threads=_int(env, "IMAGEREC_THREADS", default_threads(env)),
+            max_bytes=_int(env, "IMAGEREC_MAX_BYTES", cls.max_bytes),
+            max_pixels=_int(env, "IMAGEREC_MAX_PIXELS", cls.max_pixels),
+            cache_dir=Path(cache) if cache else default_cache_dir(env),
+            labels_file=Path(labels) if labels else None,
+            on_lambda=bool(env.get("AWS_LAMBDA_FUNCTION_NAME")),
+        )
+        given = {key: value for key, value in overrides.items() if value is not None}
+        return replace(settings, **given) if given else settings  # type: ignore[arg-type]
