@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http import HTTPStatus
@@ -46,6 +47,9 @@ ROUTES: dict[str, tuple[str, ...]] = {
     "/api/models": ("GET",),
     "/api/openapi.json": ("GET",),
 }
+
+# Health, models and errors publish no timing metrics; that is expected, not a warning.
+warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 settings = Settings.from_env()
 logger = Logger(service=SERVICE, stream=sys.stderr)
@@ -241,6 +245,7 @@ def openapi() -> Response[str]:
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics(capture_cold_start_metric=True)
+# Off Lambda the cold-start metric would be printed to stdout, among the responses.
+@metrics.log_metrics(capture_cold_start_metric=settings.on_lambda)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -1,0 +1,61 @@
+# imagerec: `make run` sets up and starts the local server; `make test` runs every check.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8080
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# TensorFlow's C++ start-up chatter helps nobody here.
+export TF_CPP_MIN_LOG_LEVEL := 2
+
+include mk/iac.mk
+
+.PHONY: help setup model run test lint typecheck unit check bench events clean
+
+help:  ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
+
+$(STAMP): requirements-dev.txt constraints.txt functions/classify/requirements.txt functions/classify/requirements-build.txt layers/imagerec/pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt -c constraints.txt
+	$(PY) -m pip install --quiet --no-deps -e layers/imagerec
+	touch $@
+
+setup: $(STAMP) model  ## create .venv with pinned dependencies and build the default model
+
+model: $(STAMP)  ## build the default model artefact (once; cached)
+	$(VENV)/bin/imagerec build-model
+
+run: setup  ## set up, then serve the page and the API at http://$(HOST):$(PORT)/
+	@echo "imagerec: open http://$(HOST):$(PORT)/ in a browser"
+	$(VENV)/bin/imagerec serve --host $(HOST) --port $(PORT)
+
+lint: $(STAMP)  ## ruff lint and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMP)  ## mypy --strict on the package, the function and the benchmarks
+	$(VENV)/bin/mypy
+
+unit: setup  ## unit tests only (no sockets)
+	$(PY) -m pytest -m unit -q
+
+check: lint typecheck check-template  ## every static check
+
+test: setup check  ## lint, types, template checks, then every test (unit, integration, browser)
+	$(PY) -m pytest -q
+
+bench: setup  ## benchmarks: writes benchmarks/results.json and docs/benchmarks.md
+	$(PY) benchmarks/run.py
+
+events: $(STAMP)  ## regenerate events/*.json from the sample photos
+	$(PY) scripts/make_events.py
+
+clean:  ## remove caches (not .venv, not built models)
+	rm -rf .pytest_cache .mypy_cache .ruff_cache .aws-sam test-artifacts
+	find . -name __pycache__ -prune -exec rm -rf {} +
