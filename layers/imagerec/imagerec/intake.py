@@ -1,0 +1,357 @@
+"""Intake: untrusted image bytes in, an oriented H×W×3 uint8 RGB array out.
+
+Everything here treats the bytes as hostile. The format is sniffed from magic bytes only,
+Pillow is restricted to that one format, the declared size is checked before any pixel is
+decoded, and every failure surfaces as an :class:`~imagerec.errors.ImagerecError` subclass.
+"""
+
+from __future__ import annotations
+
+import struct
+import warnings
+from dataclasses import dataclass
+from io import BytesIO
+from typing import Final
+
+import numpy as np
+from PIL import ExifTags, Image
+
+from imagerec.errors import (
+    CorruptImage,
+    EmptyInput,
+    ImageTooLarge,
+    PayloadTooLarge,
+    UnsupportedFormat,
+)
+
+SUPPORTED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+
+_ACCEPTED = "Send a JPEG, PNG, WebP, GIF, BMP or TIFF."
+_CORRUPT = "The image data is corrupt or truncated."
+
+# What Pillow's parsers raise on malformed input (seen in fuzzing). Listed rather than a bare
+# ``except Exception`` so that a bug in our own code is not reported as a bad upload.
+_PARSE_ERRORS: Final = (
+    OSError,  # includes UnidentifiedImageError and decoder errors ("broken data stream")
+    EOFError,
+    ValueError,
+    SyntaxError,  # Pillow's historical "not a valid file" signal
+    struct.error,
+    IndexError,
+    KeyError,
+    TypeError,
+    ZeroDivisionError,
+    OverflowError,
+    Warning,  # Pillow's parse warnings, should a caller escalate warnings to errors
+)
+
+# BITMAPCOREHEADER, BITMAPINFOHEADER, its v2/v3 extensions, OS/2 v2, v4 and v5.
+_BMP_DIB_HEADER_SIZES: Final = frozenset({12, 40, 52, 56, 64, 108, 124})
+
+# EXIF Orientation → the transpose that shows the image upright (the table Pillow's
+# ImageOps.exif_transpose uses).
+_ORIENTATION_TRANSPOSE: Final = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+# Modes Pillow converts to RGBA itself; anything carrying alpha goes through RGBA so it can
+# be composited over white.
+_ALPHA_MODES: Final = frozenset({"LA", "La", "PA", "RGBA", "RGBa"})
+_SIXTEEN_BIT_MODES: Final = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
+
+# Cheap recognisers for the message only; first match wins. (prefix, offset, description)
+_LOOKALIKES: Final[tuple[tuple[bytes, int, str], ...]] = (
+    (b"%PDF-", 0, "a PDF document"),
+    (b"PK\x03\x04", 0, "a ZIP archive or Office document"),
+    (b"PK\x05\x06", 0, "an empty ZIP archive"),
+    (b"\x1f\x8b", 0, "a gzip archive"),
+    (b"BZh", 0, "a bzip2 archive"),
+    (b"\xfd7zXZ\x00", 0, "an xz archive"),
+    (b"7z\xbc\xaf\x27\x1c", 0, "a 7-Zip archive"),
+    (b"Rar!\x1a\x07", 0, "a RAR archive"),
+    (b"\x28\xb5\x2f\xfd", 0, "a Zstandard archive"),
+    (b"ustar", 257, "a tar archive"),
+    (b"8BPS", 0, "a Photoshop document"),
+    (b"\x00\x00\x01\x00", 0, "an ICO icon"),
+    (b"\x00\x00\x02\x00", 0, "a CUR cursor"),
+    (b"\x00\x00\x00\x0cjP  \r\n\x87\n", 0, "a JPEG 2000 image"),
+    (b"\xff\x4f\xff\x51", 0, "a JPEG 2000 image"),
+    (b"\x00\x00\x00\x0cJXL \r\n\x87\n", 0, "a JPEG XL image"),
+    (b"\xff\x0a", 0, "a JPEG XL image"),
+    (b"qoif", 0, "a QOI image"),
+    (b"\x7fELF", 0, "an executable"),
+    (b"MZ", 0, "an executable"),
+)
+_HEIF_BRANDS: Final = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1"})
+_AVIF_BRANDS: Final = frozenset({b"avif", b"avis"})
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """A decoded upload.
+
+    ``pixels`` is H×W×3 uint8 RGB, C-contiguous and read-only, already upright (EXIF
+    orientation applied) and possibly DCT-downscaled (see ``min_side``). ``width`` and
+    ``height`` are the upright size the user sees, before any downscale.
+    """
+
+    pixels: np.ndarray
+    width: int
+    height: int
+    format: str
+
+
+def sniff_format(data: bytes) -> str | None:
+    """Return the supported format the magic bytes announce, or ``None``.
+
+    Looks at the leading bytes only: a file name or a Content-Type is never trusted.
+    """
+    head = bytes(data[:32])
+    if head.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
+        return "WEBP"
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return "GIF"
+    # "BM" alone is two ASCII letters; also demand a known DIB header size.
+    if (
+        head.startswith(b"BM")
+        and len(head) >= 18
+        and struct.unpack_from("<I", head, 14)[0] in _BMP_DIB_HEADER_SIZES
+    ):
+        return "BMP"
+    # Classic TIFF (42) and BigTIFF (43), little- and big-endian; Pillow reads both.
+    if head.startswith((b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")):
+        return "TIFF"
+    return None
+
+
+def decode_image(
+    data: bytes,
+    *,
+    max_bytes: int = 10_000_000,
+    max_pixels: int = 40_000_000,
+    min_side: int | None = None,
+) -> DecodedImage:
+    """Decode untrusted image bytes to an upright RGB array.
+
+    Args:
+        data: The raw upload.
+        max_bytes: Refuse larger payloads with :class:`PayloadTooLarge`.
+        max_pixels: Refuse images whose *declared* width × height exceeds this, before
+            decoding, with :class:`ImageTooLarge`.
+        min_side: If given, a JPEG may be decoded at 1/2, 1/4 or 1/8 scale in the DCT
+            domain, keeping the shorter side at least ``min_side``. Other formats ignore it.
+
+    Colour handling: transparency is composited over white; 16-bit greyscale is scaled by
+    1/257; 32-bit integer greyscale is taken as 8-bit if it fits 0–255, as 16-bit if it
+    fits 0–65535, else stretched min–max; float greyscale is taken as 0–1 if it fits, as
+    0–255 if it fits, else stretched min–max (NaN → 0). Only the first frame of an
+    animation or multi-page file is used.
+
+    Raises:
+        EmptyInput, PayloadTooLarge, UnsupportedFormat, ImageTooLarge, CorruptImage.
+        ValueError: The keyword arguments themselves are invalid (a programming error).
+    """
+    _check_positive("max_bytes", max_bytes)
+    _check_positive("max_pixels", max_pixels)
+    if min_side is not None:
+        _check_positive("min_side", min_side)
+
+    size = len(data)
+    if size == 0:
+        raise EmptyInput("The request contained no image data.")
+    if size > max_bytes:
+        raise PayloadTooLarge(
+            f"The file is {size / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.1f} MB."
+        )
+
+    fmt = sniff_format(data)
+    if fmt is None:
+        looks_like = _describe_unsupported(data)
+        detail = f" (looks like {looks_like})" if looks_like else ""
+        raise UnsupportedFormat(f"The file is not a supported image{detail}. {_ACCEPTED}")
+
+    # Pillow warns above Image.MAX_IMAGE_PIXELS (~89 MP) and raises above twice that, as a
+    # process-wide default. Our max_pixels is the limit that counts, so the warning is
+    # silenced here (not globally) and the error is mapped to ImageTooLarge below. So are
+    # Pillow's "corrupt tag" UserWarnings: they describe client bytes, and the outcome is
+    # reported anyway (CorruptImage, or a decoded image). Python 3.11's catch_warnings is
+    # not thread-safe: a race could at worst leave these "ignore" filters installed; a
+    # Lambda runtime serves one request per process at a time.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+        try:
+            with Image.open(BytesIO(data), formats=[fmt]) as im:
+                width, height = im.size
+                _check_pixels(width, height, max_pixels)
+                if min_side is not None and fmt == "JPEG":
+                    # Shorter side is the same before and after EXIF rotation, so the
+                    # draft request need not know the orientation.
+                    im.draft("RGB", (min_side, min_side))
+                # Decode everything now, inside the try: Pillow is lazy, and
+                # LOAD_TRUNCATED_IMAGES (left False) makes a short file raise here.
+                im.load()
+                upright, turned = _apply_orientation(im)
+                pixels = _to_rgb_array(upright)
+        except Image.DecompressionBombError as exc:
+            # Pillow's hard cap fired before ours (only if max_pixels > ~179 MP, or a GIF
+            # frame reaching past its declared screen).
+            limit = f"{max_pixels / 1e6:.1f} megapixels"
+            raise ImageTooLarge(f"The image is too large; the limit is {limit}.") from exc
+        except _PARSE_ERRORS as exc:
+            raise CorruptImage(_CORRUPT) from exc
+
+    if turned:  # EXIF 5–8: the user sees the declared width as the height
+        width, height = height, width
+    return DecodedImage(pixels=pixels, width=width, height=height, format=fmt)
+
+
+def _check_positive(name: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"Expected {name} to be a positive int, received: {value!r}")
+
+
+def _check_pixels(width: int, height: int, max_pixels: int) -> None:
+    if width <= 0 or height <= 0:
+        raise CorruptImage(_CORRUPT)
+    if width * height > max_pixels:
+        raise ImageTooLarge(
+            f"The image is {width * height / 1e6:.1f} megapixels; "
+            f"the limit is {max_pixels / 1e6:.1f} megapixels."
+        )
+
+
+def _apply_orientation(im: Image.Image) -> tuple[Image.Image, bool]:
+    """Turn ``im`` upright per its EXIF (or XMP) Orientation; say whether it turned 90°.
+
+    Equivalent to ``ImageOps.exif_transpose`` but without rewriting the metadata (we drop
+    it) and without copying when there is nothing to do. A broken EXIF block is ignored:
+    better an unrotated photo than a refused one.
+    """
+    try:
+        orientation = im.getexif().get(ExifTags.Base.Orientation, 1)
+    except _PARSE_ERRORS:
+        return im, False
+    method = _ORIENTATION_TRANSPOSE.get(orientation) if isinstance(orientation, int) else None
+    if method is None:
+        return im, False
+    return im.transpose(method), orientation >= 5
+
+
+def _to_rgb_array(im: Image.Image) -> np.ndarray:
+    """Convert any loaded Pillow image to a C-contiguous H×W×3 uint8 RGB array."""
+    mode = im.mode
+    if mode == "RGB" and "transparency" not in im.info:  # the common case: no extra copy
+        return np.asarray(im)
+    if mode in _SIXTEEN_BIT_MODES:
+        # Pillow's convert("RGB") clips 16-bit values at 255; scale instead, rounding.
+        wide = np.asarray(im).astype(np.uint32)
+        grey = ((wide + 128) // 257).astype(np.uint8)
+        key = im.info.get("transparency")
+        if isinstance(key, int):  # 16-bit PNG tRNS: one fully transparent grey level
+            grey[wide == key] = 255
+        return _grey_to_rgb(grey)
+    if mode == "I":
+        return _grey_to_rgb(_int_to_uint8(np.asarray(im)))
+    if mode == "F":
+        return _grey_to_rgb(_float_to_uint8(np.asarray(im)))
+    if mode in _ALPHA_MODES or "transparency" in im.info:
+        rgba = im.convert("RGBA")
+        flat = Image.new("RGB", rgba.size, (255, 255, 255))
+        flat.paste(rgba, (0, 0), rgba)  # the RGBA image's own alpha is the mask
+        return np.asarray(flat)
+    # 1, L, P, CMYK, YCbCr, LAB, HSV, RGBX: Pillow's own conversions are right for these.
+    try:
+        return np.asarray(im.convert("RGB"))
+    except ValueError as exc:
+        raise UnsupportedFormat(
+            f"The image uses a colour mode ({mode}) that cannot be converted. {_ACCEPTED}"
+        ) from exc
+
+
+def _grey_to_rgb(grey: np.ndarray) -> np.ndarray:
+    return np.repeat(grey[:, :, np.newaxis], 3, axis=2)
+
+
+def _int_to_uint8(values: np.ndarray) -> np.ndarray:
+    """32-bit integer greyscale: 8-bit or 16-bit data in an ``I`` image, else min–max."""
+    if values.size == 0:
+        return values.astype(np.uint8)
+    low, high = int(values.min()), int(values.max())
+    if low >= 0 and high <= 255:
+        return values.astype(np.uint8)
+    if low >= 0 and high <= 65535:
+        return ((values.astype(np.int64) + 128) // 257).astype(np.uint8)
+    return _stretch(values.astype(np.float64), float(low), float(high))
+
+
+def _float_to_uint8(values: np.ndarray) -> np.ndarray:
+    """Float greyscale: 0–1 (the usual float convention), else 0–255, else min–max."""
+    finite = np.isfinite(values)
+    if not finite.any():
+        return np.zeros(values.shape, dtype=np.uint8)
+    data = np.where(finite, values, 0.0).astype(np.float64)
+    low, high = float(data.min()), float(data.max())
+    if low >= 0.0 and high <= 1.0:
+        return np.rint(data * 255.0).astype(np.uint8)
+    if low >= 0.0 and high <= 255.0:
+        return np.rint(data).astype(np.uint8)
+    return _stretch(data, low, high)
+
+
+def _stretch(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    if high <= low:
+        return np.zeros(values.shape, dtype=np.uint8)
+    return np.rint((values - low) * (255.0 / (high - low))).astype(np.uint8)
+
+
+def _describe_unsupported(data: bytes) -> str | None:
+    """A cheap guess at what a non-image upload is, for the error message only."""
+    for magic, offset, description in _LOOKALIKES:
+        if data[offset : offset + len(magic)] == magic:
+            return description
+    if data[4:8] == b"ftyp":
+        brand = bytes(data[8:12])
+        if brand in _HEIF_BRANDS:
+            return "a HEIC/HEIF photo"
+        if brand in _AVIF_BRANDS:
+            return "an AVIF image"
+        return "a video or other media file"
+    if data.startswith(b"RIFF"):
+        return "a RIFF media file (audio or video)"
+    if data.startswith(b"BM"):
+        return None  # a BMP-like header that is not plausible: say nothing
+    return _describe_text(bytes(data[:1024]))
+
+
+def _describe_text(head: bytes) -> str | None:
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        # A multi-byte character may be cut at the 1 KiB boundary; retry without the tail.
+        try:
+            text = head[:-3].decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    lowered = text.lstrip("\ufeff \t\r\n").lower()
+    if "<svg" in lowered:
+        return "an SVG drawing"
+    if lowered.startswith(("<!doctype html", "<html", "<head", "<body")):
+        return "an HTML page"
+    if lowered.startswith("<"):
+        return "an HTML or XML document"
+    if lowered.startswith(("{", "[")):
+        return "JSON or other text"
+    if text and all(ch.isprintable() or ch in "\t\r\n" for ch in text):
+        return "plain text"
+    return None
