@@ -97,7 +97,7 @@ def _load_weights(
         params = _PARAMS[binding.kind]
         if len(current) != len(params):
             raise ModelError(
-                f"Expected {len(params)} weights in {binding.layer}, got {len(current)}"
+                f"Expected {len(params)} weights in {binding.layer}, received: {len(current)}"
             )
         new = []
         for (name, to_keras), old in zip(params, current, strict=True):
@@ -133,8 +133,8 @@ def build_efficientnet_lite0(state_dict: Mapping[str, np.ndarray] | None = None)
 
     def conv_bn_relu(
         x: Any, channels: int, kernel: int, stride: int, name: str, torch_names: tuple[str, str]
-    ) -> tuple[Any, Any]:
-        """Conv → BN (→ ReLU6 by the caller); returns (pre-activation, post-activation)."""
+    ) -> Any:
+        """(Pad →) conv → BN → ReLU6, recording which torch tensors feed the conv and BN."""
         nonlocal size
         conv_name, bn_name = torch_names
         x = strided_pad(x, kernel, stride, f"{name}_pad")
@@ -149,7 +149,7 @@ def build_efficientnet_lite0(state_dict: Mapping[str, np.ndarray] | None = None)
         bindings.append(_Binding(conv.name, "conv", conv_name))
         x = batch_norm(conv(x), f"{name}_bn", bn_name)
         size = math.ceil(size / stride)
-        return x, layers.ReLU(6.0, name=f"{name}_relu6")(x)
+        return layers.ReLU(6.0, name=f"{name}_relu6")(x)
 
     def strided_pad(x: Any, kernel: int, stride: int, name: str) -> Any:
         if stride == 1:
@@ -162,7 +162,7 @@ def build_efficientnet_lite0(state_dict: Mapping[str, np.ndarray] | None = None)
         return layers.BatchNormalization(epsilon=BN_EPSILON, name=name)(x)
 
     inputs = keras.Input((INPUT_SIZE, INPUT_SIZE, 3), dtype="float32", name="image")
-    _, x = conv_bn_relu(inputs, STEM_CHANNELS, 3, 2, "stem", ("_conv_stem", "_bn0"))
+    x = conv_bn_relu(inputs, STEM_CHANNELS, 3, 2, "stem", ("_conv_stem", "_bn0"))
 
     in_channels = STEM_CHANNELS
     block = 0
@@ -173,7 +173,7 @@ def build_efficientnet_lite0(state_dict: Mapping[str, np.ndarray] | None = None)
             prefix = f"_blocks.{block}"
             shortcut = x
             if stage.expansion != 1:
-                _, x = conv_bn_relu(
+                x = conv_bn_relu(
                     x,
                     in_channels * stage.expansion,
                     1,
@@ -202,7 +202,7 @@ def build_efficientnet_lite0(state_dict: Mapping[str, np.ndarray] | None = None)
             in_channels = stage.channels
             block += 1
 
-    _, x = conv_bn_relu(x, HEAD_CHANNELS, 1, 1, "head", ("_conv_head", "_bn1"))
+    x = conv_bn_relu(x, HEAD_CHANNELS, 1, 1, "head", ("_conv_head", "_bn1"))
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
     # Softmax inside the model: callers and converted artefacts get probabilities.
     dense = layers.Dense(NUM_CLASSES, activation="softmax", name="predictions")
