@@ -16,12 +16,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from PIL import Image
+
 from imagerec.efficientnet_lite import build_efficientnet_lite0, same_padding
 from imagerec.errors import ModelError
 from imagerec.labels import imagenet_labels
 from imagerec.preprocess import Preprocessing, preprocess
 from imagerec.weights import default_weights_path, read_torch_state_dict
-from PIL import Image
 
 pytestmark = pytest.mark.unit
 

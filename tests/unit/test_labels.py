@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from imagerec.errors import ModelError
 from imagerec.labels import imagenet_labels, load_labels
 

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from PIL import Image
+
 from imagerec.preprocess import (
     Preprocessing,
     center_crop,
@@ -17,7 +19,6 @@ from imagerec.preprocess import (
     resize_tf1_bicubic,
     resize_weights,
 )
-from PIL import Image
 
 pytestmark = pytest.mark.unit
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+
 from imagerec.errors import ModelError
 from imagerec.weights import default_weights_path, read_torch_state_dict
 
