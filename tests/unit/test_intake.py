@@ -12,13 +12,14 @@ import struct
 import time
 import warnings
 import zipfile
-import zlib
 from collections.abc import Callable
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from PIL import ExifTags, Image, ImageFile
+
 from imagerec import intake
 from imagerec.errors import (
     CorruptImage,
@@ -29,7 +30,7 @@ from imagerec.errors import (
     UnsupportedFormat,
 )
 from imagerec.intake import SUPPORTED_FORMATS, DecodedImage, decode_image, sniff_format
-from PIL import ExifTags, Image, ImageFile
+from tests.images import encode, png_declaring, red_blue
 
 pytestmark = pytest.mark.unit
 
@@ -43,40 +44,10 @@ ACCEPTED = "Send a JPEG, PNG, WebP, GIF, BMP or TIFF."
 # --- builders ------------------------------------------------------------------------------
 
 
-def encode(im: Image.Image, fmt: str, **params: object) -> bytes:
-    buffer = io.BytesIO()
-    im.save(buffer, fmt, **params)
-    return buffer.getvalue()
-
-
-def red_blue(width: int = 32, height: int = 24) -> Image.Image:
-    """Left half red, right half blue: solid 16-px blocks survive JPEG well."""
-    pixels = np.zeros((height, width, 3), dtype=np.uint8)
-    pixels[:, : width // 2] = RED
-    pixels[:, width // 2 :] = BLUE
-    return Image.fromarray(pixels)
-
-
 def grey(mode: str, values: list[float], dtype: str) -> Image.Image:
     """A 1-row image of the given single-band mode holding exactly ``values``."""
     array = np.array([values], dtype=dtype)
     return Image.frombytes(mode, (len(values), 1), array.tobytes())
-
-
-def png_declaring(width: int, height: int) -> bytes:
-    """A tiny PNG whose header declares width×height but carries (almost) no pixel data."""
-
-    def chunk(tag: bytes, body: bytes) -> bytes:
-        crc = zlib.crc32(tag + body)
-        return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", crc)
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
-        + chunk(b"IEND", b"")
-    )
 
 
 def jpeg_declaring(width: int, height: int) -> bytes:

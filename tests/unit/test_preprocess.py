@@ -95,12 +95,19 @@ def test_preprocess_refuses_anything_but_uint8_rgb(bad: Any) -> None:
         preprocess(bad, Preprocessing())
 
 
-def test_preprocess_refuses_a_crop_smaller_than_a_pixel() -> None:
-    # Given a 1-pixel-high strip and a crop fraction that rounds its side to 0
+def test_a_crop_that_rounds_to_nothing_keeps_one_pixel() -> None:
+    # Given a 1-pixel-high strip whose crop side int(0.5 × 1) rounds to 0
     strip = np.zeros((1, 50, 3), np.uint8)
-    # When / Then
-    with pytest.raises(ValueError, match="at least 1 pixel"):
-        preprocess(strip, Preprocessing(crop_fraction=0.5))
+    strip[0, 24] = 255  # the pixel at offset (W - 1 + 1) // 2 = 25 - 1
+    strip[0, 25] = 200
+    # When cropped and preprocessed
+    cropped = center_crop(strip, 0.5)
+    tensor = preprocess(strip, Preprocessing(crop_fraction=0.5, mode="none"))
+    # Then the central pixel is kept and fills the whole input
+    assert cropped.shape == (1, 1, 3)
+    assert cropped[0, 0, 0] == 200
+    assert tensor.shape == (224, 224, 3)
+    assert np.allclose(tensor, 200.0)
 
 
 def test_normalize_refuses_an_unknown_mode() -> None:

@@ -73,16 +73,15 @@ def _validate_rgb(rgb: np.ndarray) -> None:
 
 
 def center_crop(rgb: np.ndarray, fraction: float) -> np.ndarray:
-    """The central square of side ``int(fraction × shorter side)``, as a view (no copy)."""
+    """The central square of side ``int(fraction × shorter side)``, as a view (no copy).
+
+    At least one pixel: a 1-pixel-high strip is still an image someone may send.
+    """
     _validate_rgb(rgb)
     if not 0.0 < fraction <= 1.0:
         raise ValueError(f"Expected fraction in (0, 1], received: {fraction!r}")
     height, width = rgb.shape[:2]
-    side = int(fraction * min(height, width))
-    if side < 1:
-        raise ValueError(
-            f"Expected a crop of at least 1 pixel, received: {height}×{width} at {fraction}"
-        )
+    side = max(1, int(fraction * min(height, width)))
     top = (height - side + 1) // 2
     left = (width - side + 1) // 2
     return rgb[top : top + side, left : left + side]

@@ -1,0 +1,44 @@
+"""Image builders shared by the tests: every input is made here with Pillow, nothing binary
+is committed."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import numpy as np
+from PIL import Image
+
+RED = (255, 0, 0)
+BLUE = (0, 0, 255)
+
+
+def encode(im: Image.Image, fmt: str, **params: object) -> bytes:
+    buffer = io.BytesIO()
+    im.save(buffer, fmt, **params)
+    return buffer.getvalue()
+
+
+def red_blue(width: int = 32, height: int = 24) -> Image.Image:
+    """Left half red, right half blue: solid 16-px blocks survive JPEG well."""
+    pixels = np.zeros((height, width, 3), dtype=np.uint8)
+    pixels[:, : width // 2] = RED
+    pixels[:, width // 2 :] = BLUE
+    return Image.fromarray(pixels)
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A tiny PNG whose header declares width×height but carries (almost) no pixel data."""
+
+    def chunk(tag: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(tag + body)
+        return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", crc)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + chunk(b"IEND", b"")
+    )

@@ -1,0 +1,354 @@
+"""The handler, called as Lambda calls it: every event file, real photos in every encoding,
+and a corpus of hostile and odd inputs. Client input never gets a 5xx."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import io
+import json
+import os
+import zipfile
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from imagerec.events import LocalContext, http_event
+from tests.conftest import EVENTS, event, photo_bytes
+from tests.images import encode, png_declaring, red_blue
+
+pytestmark = pytest.mark.unit
+
+os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+from imagerec import api  # noqa: E402  (loads and warms the model, as the Lambda init does)
+
+CATS = {"tiger cat", "Egyptian cat", "tabby"}
+
+
+def call(raw_event: dict[str, Any]) -> tuple[int, dict[str, str], str]:
+    response = api.handler(raw_event, LocalContext())
+    body = response.get("body") or ""
+    if response.get("isBase64Encoded"):
+        body = base64.b64decode(body).decode()
+    return response["statusCode"], response.get("headers", {}), body
+
+
+def post(
+    body: bytes,
+    content_type: str | None = "image/jpeg",
+    target: str = "/api/classify",
+    **headers: str,
+) -> tuple[int, Any]:
+    if content_type:
+        headers["content-type"] = content_type
+    status, response_headers, text = call(http_event("POST", target, headers, body))
+    is_json = response_headers.get("Content-Type", "").startswith("application/json")
+    return status, json.loads(text) if is_json else text
+
+
+# --- the event files ----------------------------------------------------------------------
+
+EXPECTED: dict[str, tuple[int, str | None]] = {
+    "classify-jpeg": (200, None),
+    "classify-json": (200, None),
+    "classify-multipart": (200, None),
+    "classify-text": (200, None),
+    "health": (200, None),
+    "models": (200, None),
+    "openapi": (200, None),
+    "bad-empty-body": (400, "empty_body"),
+    "bad-not-an-image": (415, "unsupported_format"),
+    "bad-truncated-jpeg": (400, "corrupt_image"),
+    "bad-top-k": (400, "invalid_argument"),
+    "bad-base64-json": (400, "invalid_base64"),
+    "bad-multipart-no-boundary": (400, "invalid_multipart"),
+    "not-found": (404, "not_found"),
+    "method-not-allowed": (405, "method_not_allowed"),
+}
+
+
+def test_every_event_file_has_an_expectation() -> None:
+    assert {p.stem for p in EVENTS.glob("*.json")} == set(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_event_files_get_their_status(name: str) -> None:
+    status, _headers, body = call(event(name))
+    expected_status, code = EXPECTED[name]
+    assert status == expected_status
+    if code is not None:
+        assert json.loads(body)["error"]["code"] == code
+        assert json.loads(body)["error"]["message"]
+
+
+def test_jpeg_event_is_espresso() -> None:
+    _, _, body = call(event("classify-jpeg"))
+    result = json.loads(body)
+    assert result["predictions"][0]["label"] == "espresso"
+    assert result["model"] == {"name": "efficientnet_lite0", "runtime": "litert"}
+    assert result["image"]["format"] == "JPEG"
+    assert {"decode", "preprocess", "inference", "total", "parse"} <= set(result["timing_ms"])
+
+
+def test_multipart_event_gives_one_result_per_file_in_order() -> None:
+    _, _, body = call(event("classify-multipart"))
+    results = json.loads(body)["results"]
+    assert [r["filename"] for r in results] == ["coffee.jpg", "chelsea.jpg"]
+    assert results[0]["predictions"][0]["label"] == "espresso"
+    assert results[1]["predictions"][0]["label"] in CATS
+    assert all(len(r["predictions"]) == 3 for r in results)
+
+
+def test_text_event_is_one_line_per_image() -> None:
+    _, headers, body = call(event("classify-text"))
+    assert headers["Content-Type"].startswith("text/plain")
+    assert body.count("\n") == 1
+    label, _, percent = body.strip().rpartition(" (")
+    assert label
+    assert percent.endswith("%)")
+
+
+def test_health_says_warm_and_names_the_model() -> None:
+    _, _, body = call(event("health"))
+    assert json.loads(body) == {
+        "status": "ok",
+        "model": "efficientnet_lite0",
+        "runtime": "litert",
+        "warm": True,
+    }
+
+
+def test_openapi_document_lists_every_route() -> None:
+    _, _, body = call(event("openapi"))
+    document = json.loads(body)
+    assert document["openapi"].startswith("3.")
+    assert set(document["paths"]) == set(api.ROUTES)
+
+
+# --- real photos, each encoding -------------------------------------------------------------
+
+
+def multipart(*files: tuple[str, bytes]) -> tuple[bytes, str]:
+    boundary = "b0undary"
+    body = b"".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="{name}"\r\n'
+        f"Content-Type: application/octet-stream\r\n\r\n".encode()
+        + data
+        + b"\r\n"
+        for name, data in files
+    )
+    return body + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+@pytest.mark.parametrize("encoding", ["raw", "multipart", "json"])
+def test_real_photo_in_each_encoding(encoding: str) -> None:
+    data = photo_bytes("coffee")
+    if encoding == "raw":
+        status, result = post(data, "image/png")
+    elif encoding == "multipart":
+        body, content_type = multipart(("coffee.png", data))
+        status, result = post(body, content_type)
+    else:
+        status, result = post(
+            json.dumps({"image": base64.b64encode(data).decode()}).encode(), "application/json"
+        )
+    assert status == 200
+    assert result["predictions"][0]["label"] == "espresso"
+    assert result["image"] == {"width": 600, "height": 400, "format": "PNG"}
+
+
+def test_top_k_query_parameter() -> None:
+    status, result = post(photo_bytes("chelsea"), "image/png", "/api/classify?top_k=12")
+    assert status == 200
+    assert len(result["predictions"]) == 12
+    assert result["predictions"][0]["label"] in CATS
+
+
+def test_several_files_with_one_bad_one_keep_the_good_ones() -> None:
+    body, content_type = multipart(
+        ("cat.png", photo_bytes("chelsea")),
+        ("notes.txt", b"hello"),
+        ("cup.png", photo_bytes("coffee")),
+    )
+    status, result = post(body, content_type)
+    assert status == 200
+    first, bad, last = result["results"]
+    assert first["predictions"][0]["label"] in CATS
+    assert bad == {"filename": "notes.txt", "error": bad["error"]}
+    assert bad["error"]["code"] == "unsupported_format"
+    assert last["predictions"][0]["label"] == "espresso"
+
+
+# --- odd but valid images classify ------------------------------------------------------------
+
+
+def _photo(mode: str | None = None, size: tuple[int, int] | None = None) -> Image.Image:
+    with Image.open(io.BytesIO(photo_bytes("coffee"))) as im:
+        im = im.convert("RGB")
+        if size:
+            im = im.resize(size)
+        return im.convert(mode) if mode else im
+
+
+def _exif_rotated() -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored rotated; viewers turn it 90° clockwise
+    return encode(_photo().transpose(Image.Transpose.ROTATE_90), "JPEG", exif=exif.tobytes())
+
+
+def _animated_gif() -> bytes:
+    frames = [_photo().convert("P"), red_blue(600, 400).convert("P")]
+    return encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+
+
+def _sixteen_bit() -> bytes:
+    grey = np.asarray(_photo("L"), dtype=np.uint16) * 257
+    return encode(Image.fromarray(grey), "PNG")
+
+
+ODD = {
+    "cmyk-jpeg": lambda: encode(_photo("CMYK"), "JPEG"),
+    "16-bit-png": _sixteen_bit,
+    "palette-png": lambda: encode(_photo().quantize(256), "PNG"),
+    "palette-transparent-png": lambda: encode(
+        _photo().convert("RGBA").quantize(255), "PNG", transparency=0
+    ),
+    "rgba-webp": lambda: encode(_photo("RGBA"), "WEBP"),
+    "animated-gif": _animated_gif,
+    "exif-rotated-jpeg": _exif_rotated,
+    "bmp": lambda: encode(_photo(), "BMP"),
+    "tiff": lambda: encode(_photo(), "TIFF"),
+    "1x1": lambda: encode(_photo(size=(1, 1)), "PNG"),
+    "4000x10-strip": lambda: encode(_photo(size=(4000, 10)), "PNG"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ODD))
+def test_odd_but_valid_images_classify(name: str) -> None:
+    status, result = post(ODD[name](), "application/octet-stream")
+    assert status == 200, result
+    assert len(result["predictions"]) == 5
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["cmyk-jpeg", "palette-png", "rgba-webp", "animated-gif", "exif-rotated-jpeg", "bmp", "tiff"],
+)
+def test_odd_colour_photos_are_still_espresso(name: str) -> None:
+    _, result = post(ODD[name](), "application/octet-stream")
+    assert result["predictions"][0]["label"] == "espresso"
+
+
+def test_exif_rotation_reports_the_upright_size() -> None:
+    _, result = post(_exif_rotated())
+    assert (result["image"]["width"], result["image"]["height"]) == (600, 400)
+
+
+# --- hostile input gets a 4xx, never a 5xx -----------------------------------------------------
+
+
+def _zip() -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("photo.jpg", photo_bytes("coffee"))
+    return out.getvalue()
+
+
+HOSTILE: dict[str, tuple[bytes, str | None, int, str]] = {
+    "empty": (b"", "image/jpeg", 400, "empty_body"),
+    "svg": (
+        b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>',
+        "image/svg+xml",
+        415,
+        "unsupported_format",
+    ),
+    "pdf": (
+        b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj\n",
+        "application/pdf",
+        415,
+        "unsupported_format",
+    ),
+    "html": (
+        b"<!doctype html><html><body>hi</body></html>",
+        "text/html",
+        415,
+        "unsupported_format",
+    ),
+    "zip": (_zip(), "application/zip", 415, "unsupported_format"),
+    "gzip": (gzip.compress(b"x" * 1000), "application/gzip", 415, "unsupported_format"),
+    "text": (b"a cat sitting on a mat\n", "text/plain", 415, "unsupported_format"),
+    "random": (
+        bytes(np.random.default_rng(7).integers(0, 256, 4096, dtype=np.uint8)),
+        None,
+        415,
+        "unsupported_format",
+    ),
+    "truncated-png": (photo_bytes("coffee")[:5000], "image/png", 400, "corrupt_image"),
+    "truncated-jpeg": (photo_bytes("rocket")[:3000], "image/jpeg", 400, "corrupt_image"),
+    "pixel-bomb": (png_declaring(10_000, 10_000), "image/png", 413, "image_too_large"),
+    "over-byte-cap": (b"\xff\xd8\xff" + b"\0" * 10_000_000, "image/jpeg", 413, "payload_too_large"),
+    "json-without-image": (b'{"top_k": 3}', "application/json", 400, "missing_image"),
+    "json-invalid": (b'{"image": ', "application/json", 400, "invalid_json"),
+    "json-bad-base64": (b'{"image": "***"}', "application/json", 400, "invalid_base64"),
+    "json-bad-top-k": (
+        b'{"image": "QUFB", "top_k": "lots"}',
+        "application/json",
+        400,
+        "invalid_argument",
+    ),
+    "multipart-no-boundary": (b"--x--\r\n", "multipart/form-data", 400, "invalid_multipart"),
+    "multipart-no-file": (
+        b'--b\r\nContent-Disposition: form-data; name="x"\r\n\r\n1\r\n--b--\r\n',
+        "multipart/form-data; boundary=b",
+        400,
+        "missing_image",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_input_gets_its_4xx_json_error(name: str) -> None:
+    body, content_type, status, code = HOSTILE[name]
+    got_status, result = post(body, content_type)
+    assert (got_status, result["error"]["code"]) == (status, code)
+    assert result["error"]["message"]
+
+
+@pytest.mark.parametrize("top_k", ["0", "21", "abc", "-1"])
+def test_bad_top_k_query_is_400(top_k: str) -> None:
+    status, result = post(photo_bytes("coffee"), "image/png", f"/api/classify?top_k={top_k}")
+    assert (status, result["error"]["code"]) == (400, "invalid_argument")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [("GET", "/api/nope", 404), ("DELETE", "/api/health", 405), ("PUT", "/api/classify", 405)],
+)
+def test_unknown_routes_and_methods(method: str, path: str, status: int) -> None:
+    got, headers, body = call(http_event(method, path, {}, b""))
+    assert got == status
+    assert json.loads(body)["error"]["code"] in {"not_found", "method_not_allowed"}
+    if status == 405:
+        assert headers["Allow"]
+
+
+def test_an_unexpected_failure_is_a_500_with_a_request_id_and_no_stack_trace(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a bug deep in the classifier
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(api.classifier, "classify", broken)
+    # When a valid request arrives
+    raw = http_event("POST", "/api/classify", {"content-type": "image/png"}, photo_bytes("coffee"))
+    status, _, body = call(raw)
+    # Then it is a 500 that names the request and hides the internals
+    error = json.loads(body)["error"]
+    assert status == 500
+    assert error["code"] == "internal_error"
+    assert error["request_id"] == raw["requestContext"]["requestId"]
+    assert "secret" not in body
+    assert "Traceback" not in body

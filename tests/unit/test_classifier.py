@@ -1,0 +1,100 @@
+"""Unit tests for the classifier, on the real embedded model and real photos."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import imagerec
+from imagerec.classifier import Classifier, top_k_predictions
+from imagerec.errors import InvalidArgument, UnknownModel, UnsupportedFormat
+from imagerec.models import MATCH_TOLERANCE, compare_outputs, get_spec
+from imagerec.preprocess import preprocess
+from tests.conftest import PHOTOS, photo_bytes
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(scope="module")
+def litert() -> Classifier:
+    return imagerec.load_classifier(runtime="litert", build=False)
+
+
+@pytest.fixture(scope="module")
+def keras_classifier() -> Classifier:
+    return imagerec.load_classifier(runtime="keras", build=False)
+
+
+@pytest.mark.parametrize("name", sorted(PHOTOS))
+def test_real_photos_get_the_reference_top_1(litert: Classifier, name: str) -> None:
+    result = litert.classify(photo_bytes(name), top_k=5)
+    assert result.predictions[0].label == PHOTOS[name][1]
+    scores = [p.score for p in result.predictions]
+    assert scores == sorted(scores, reverse=True)
+    assert 0 < sum(scores) <= 1.0001
+    assert result.model == "efficientnet_lite0"
+    assert set(result.timing_ms) == {"decode", "preprocess", "inference", "total"}
+
+
+def test_the_default_runtime_is_litert_and_matches_keras_on_real_photos(
+    litert: Classifier, keras_classifier: Classifier
+) -> None:
+    # Given the default runtime and the Keras reference
+    default = imagerec.load_classifier(build=False)
+    assert default.runtime == "litert"
+    # When both see the same preprocessed real photos
+    from PIL import Image
+
+    batch = []
+    for path, _ in PHOTOS.values():
+        with Image.open(path) as im:
+            batch.append(preprocess(np.asarray(im.convert("RGB")), default.preprocessing))
+    tensor = np.stack(batch)
+    fast, reference = default.predict(tensor), keras_classifier.predict(tensor)
+    # Then the top-5 are identical and the probabilities agree within 1e-4
+    check = compare_outputs(reference, fast)
+    assert check["top5_equal"]
+    assert check["max_abs_diff"] <= MATCH_TOLERANCE
+
+
+def test_predict_takes_a_preprocessed_batch(litert: Classifier) -> None:
+    batch = np.zeros((3, 224, 224, 3), dtype=np.float32)
+    probabilities = litert.predict(batch)
+    assert probabilities.shape == (3, 1000)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-4)
+    with pytest.raises(ValueError, match="Expected a batch of shape"):
+        litert.predict(np.zeros((224, 224, 3), dtype=np.float32))
+
+
+@pytest.mark.parametrize("top_k", [0, 21, -3, True])
+def test_top_k_is_validated(litert: Classifier, top_k: int) -> None:
+    with pytest.raises(InvalidArgument):
+        litert.classify(photo_bytes("coffee"), top_k=top_k)
+
+
+def test_bad_bytes_raise_typed_errors(litert: Classifier) -> None:
+    with pytest.raises(UnsupportedFormat):
+        litert.classify(b"<svg xmlns='http://www.w3.org/2000/svg'/>")
+
+
+def test_top_k_predictions_break_ties_by_index() -> None:
+    probabilities = np.array([0.1, 0.3, 0.3, 0.2, 0.1], dtype=np.float32)
+    labels = ("a", "b", "c", "d", "e")
+    assert [p.index for p in top_k_predictions(probabilities, labels, 4)] == [1, 2, 3, 0]
+
+
+def test_describe_reports_the_input_contract(litert: Classifier) -> None:
+    described = litert.describe()
+    assert described["input_size"] == [224, 224, 3]
+    assert described["num_labels"] == 1000
+    assert described["preprocessing"]["resize"] == "tf1_bicubic"
+
+
+@pytest.mark.parametrize("name", ["MobileNetV2", "mobilenet-v2", "mobilenet_v2"])
+def test_keras_application_names_resolve(name: str) -> None:
+    assert get_spec(name).name == "mobilenet_v2"
+
+
+def test_unknown_model_names_are_refused_before_any_build() -> None:
+    with pytest.raises(UnknownModel, match="efficientnet_lite0"):
+        imagerec.load_classifier("not_a_model")

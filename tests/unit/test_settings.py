@@ -1,0 +1,70 @@
+"""Unit tests for imagerec.settings: read once, sensible defaults, explicit wins."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from imagerec.errors import ModelError
+from imagerec.settings import Settings, default_threads
+
+pytestmark = pytest.mark.unit
+
+
+def test_defaults_need_no_environment() -> None:
+    settings = Settings.from_env({"HOME": "/home/x"})
+    assert settings.model == "efficientnet_lite0"
+    assert settings.runtime == "auto"
+    assert (settings.max_bytes, settings.max_pixels) == (10_000_000, 40_000_000)
+    assert settings.cache_dir == Path.home() / ".cache" / "imagerec"
+    assert not settings.on_lambda
+
+
+def test_environment_is_read() -> None:
+    env = {
+        "IMAGEREC_MODEL": "mobilenet_v2",
+        "IMAGEREC_RUNTIME": "KERAS",
+        "IMAGEREC_THREADS": "3",
+        "IMAGEREC_MAX_BYTES": "1_000",
+        "IMAGEREC_CACHE_DIR": "/opt/models",
+        "AWS_LAMBDA_FUNCTION_NAME": "fn",
+    }
+    settings = Settings.from_env(env)
+    assert (settings.model, settings.runtime, settings.threads) == ("mobilenet_v2", "keras", 3)
+    assert settings.max_bytes == 1000
+    assert settings.cache_dir == Path("/opt/models")
+    assert settings.on_lambda
+
+
+def test_explicit_arguments_win_over_the_environment() -> None:
+    settings = Settings.from_env({"IMAGEREC_RUNTIME": "keras"}, runtime="litert", model=None)
+    assert settings.runtime == "litert"
+    assert settings.model == "efficientnet_lite0"
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{"IMAGEREC_RUNTIME": "onnx"}, {"IMAGEREC_THREADS": "many"}, {"IMAGEREC_MAX_BYTES": "0"}],
+)
+def test_bad_settings_fail_with_a_message(env: dict[str, str]) -> None:
+    with pytest.raises(ModelError, match="Expected"):
+        Settings.from_env(env)
+
+
+@pytest.mark.parametrize(
+    ("memory", "threads"), [("128", 1), ("1769", 1), ("2048", 1), ("3538", 2), ("10240", 5)]
+)
+def test_threads_follow_lambda_memory(memory: str, threads: int) -> None:
+    assert default_threads({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": memory}) == threads
+
+
+def test_threads_follow_the_cpu_affinity_off_lambda() -> None:
+    import os
+
+    assert default_threads({}) == len(os.sched_getaffinity(0))
+
+
+def test_body_cap_leaves_room_for_base64() -> None:
+    settings = Settings(max_bytes=3_000_000)
+    assert settings.max_body_bytes >= 4_000_000
