@@ -1,0 +1,243 @@
+"""`imagerec serve` over real HTTP on loopback: the same handler Lambda runs."""
+
+from __future__ import annotations
+
+import http.client
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from imagerec.server import DRAIN_LIMIT, ImagerecHTTPServer, free_port
+from tests.conftest import ROOT, photo_bytes
+
+pytestmark = pytest.mark.integration
+
+os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[tuple[ImagerecHTTPServer, io.StringIO]]:
+    from imagerec.api import handler, settings
+
+    log = io.StringIO()
+    httpd = ImagerecHTTPServer(
+        ("127.0.0.1", 0),
+        handler,
+        site_dir=ROOT / "site",
+        max_body_bytes=settings.max_body_bytes,
+        log_stream=log,
+    )
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+    )
+    thread.start()
+    yield httpd, log
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def request(
+    server: tuple[ImagerecHTTPServer, io.StringIO],
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, str], bytes]:
+    port = server[0].server_address[1]
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        connection.close()
+
+
+def test_page_and_api_share_one_origin(server: tuple[ImagerecHTTPServer, io.StringIO]) -> None:
+    status, headers, body = request(server, "GET", "/")
+    assert status == 200
+    assert b"<html" in body.lower()
+    assert headers["Content-Type"].startswith("text/html")
+    assert "default-src 'self'" in headers["Content-Security-Policy"]
+    status, _, body = request(server, "GET", "/api/health")
+    assert (status, json.loads(body)["warm"]) == (200, True)
+
+
+@pytest.mark.parametrize("path", ["/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/nope.js"])
+def test_static_files_never_escape_the_site_folder(
+    server: tuple[ImagerecHTTPServer, io.StringIO], path: str
+) -> None:
+    status, _, body = request(server, "GET", path)
+    assert status == 404
+    assert b"root:" not in body
+
+
+def test_real_photo_over_http(server: tuple[ImagerecHTTPServer, io.StringIO]) -> None:
+    status, headers, body = request(
+        server,
+        "POST",
+        "/api/classify?top_k=3",
+        photo_bytes("coffee"),
+        {"Content-Type": "image/png"},
+    )
+    assert status == 200
+    assert headers["Content-Type"] == "application/json"
+    result = json.loads(body)
+    assert result["predictions"][0]["label"] == "espresso"
+    assert len(result["predictions"]) == 3
+
+
+def test_text_answer_over_http(server: tuple[ImagerecHTTPServer, io.StringIO]) -> None:
+    status, _, body = request(
+        server, "POST", "/api/classify", photo_bytes("coffee"), {"Accept": "text/plain"}
+    )
+    assert status == 200
+    assert body.decode().startswith("espresso (")
+
+
+def test_chunked_upload(server: tuple[ImagerecHTTPServer, io.StringIO]) -> None:
+    data = photo_bytes("coffee")
+    chunks = (data[i : i + 50_000] for i in range(0, len(data), 50_000))
+    port = server[0].server_address[1]
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    connection.request(
+        "POST",
+        "/api/classify",
+        body=chunks,
+        encode_chunked=True,
+        headers={"Transfer-Encoding": "chunked"},
+    )
+    response = connection.getresponse()
+    assert response.status == 200
+    assert json.loads(response.read())["predictions"][0]["label"] == "espresso"
+    connection.close()
+
+
+def test_200_concurrent_requests_from_8_clients(
+    server: tuple[ImagerecHTTPServer, io.StringIO],
+) -> None:
+    # Given 8 clients, each with its own keep-alive connection
+    photos = [
+        photo_bytes("coffee"),
+        photo_bytes("chelsea"),
+        photo_bytes("rocket"),
+        photo_bytes("grace_hopper"),
+    ]
+    expected = ["espresso", None, "missile", "military uniform"]
+    port = server[0].server_address[1]
+
+    def client(index: int) -> list[tuple[int, str | None, str | None]]:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        outcomes = []
+        for n in range(25):
+            which = (index + n) % len(photos)
+            connection.request("POST", "/api/classify", body=photos[which])
+            response = connection.getresponse()
+            result = json.loads(response.read())
+            label = result.get("predictions", [{}])[0].get("label")
+            outcomes.append((response.status, label, expected[which]))
+        connection.close()
+        return outcomes
+
+    # When each sends 25 requests at once
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = [o for batch in pool.map(client, range(8)) for o in batch]
+    # Then all 200 succeed with the right answers
+    assert len(outcomes) == 200
+    assert all(status == 200 for status, _, _ in outcomes)
+    assert all(want is None or got == want for _, got, want in outcomes)
+
+
+def test_body_over_the_cap_is_refused_before_it_is_read(
+    server: tuple[ImagerecHTTPServer, io.StringIO],
+) -> None:
+    # Given a client that announces a body far over the cap and sends none of it
+    port = server[0].server_address[1]
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /api/classify HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
+            + f"Content-Length: {DRAIN_LIMIT + 1}\r\n\r\n".encode()
+        )
+        # When the server answers without waiting for the body, and closes
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+        reply_text = reply.decode()
+    # Then it is a 413 with a JSON error
+    assert reply_text.startswith("HTTP/1.1 413")
+    assert '"payload_too_large"' in reply_text
+
+
+def test_a_body_just_over_the_cap_gets_a_clean_413(
+    server: tuple[ImagerecHTTPServer, io.StringIO],
+) -> None:
+    cap = server[0].max_body_bytes
+    status, _, body = request(server, "POST", "/api/classify", b"\0" * (cap + 1))
+    assert status == 413
+    assert json.loads(body)["error"]["code"] == "payload_too_large"
+
+
+def test_a_client_that_disconnects_mid_upload_does_not_hurt_the_server(
+    server: tuple[ImagerecHTTPServer, io.StringIO],
+) -> None:
+    # Given a client that promises 500 kB, sends 10 kB and hangs up
+    port = server[0].server_address[1]
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /api/classify HTTP/1.1\r\nHost: x\r\nContent-Length: 500000\r\n\r\n"
+            + b"\xff" * 10_000
+        )
+    # When the next client arrives / Then it is served, and the hang-up was logged
+    deadline = time.monotonic() + 5
+    while "client disconnected" not in server[1].getvalue() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "client disconnected" in server[1].getvalue()
+    status, _, _ = request(server, "GET", "/api/health")
+    assert status == 200
+
+
+def test_one_log_line_per_request(server: tuple[ImagerecHTTPServer, io.StringIO]) -> None:
+    before = server[1].getvalue().count("\n")
+    request(server, "GET", "/api/models")
+    lines = server[1].getvalue().splitlines()
+    assert len(lines) == before + 1
+    assert '"GET /api/models" 200' in lines[-1]
+
+
+def test_serve_command_starts_prints_its_url_and_stops_cleanly_on_ctrl_c() -> None:
+    # Given `imagerec serve` on a free port
+    port = free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "imagerec", "serve", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        assert f"http://127.0.0.1:{port}/" in first
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=10) as response:
+            assert response.status == 200
+        # When it gets Ctrl-C
+        process.send_signal(signal.SIGINT)
+        # Then it stops by itself, saying so, with status 0
+        assert process.wait(timeout=15) == 0
+        assert "stopped" in process.stdout.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
