@@ -1,0 +1,107 @@
+"""The command line: people's lines, JSON lines, and failures that never stop the rest."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from imagerec.cli import main
+from tests.conftest import EVENTS, PHOTOS
+
+pytestmark = pytest.mark.unit
+
+
+def test_classify_prints_label_and_percent_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["classify", "--top-k", "2", str(PHOTOS["coffee"][0])]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2
+    label, percent = lines[0].rsplit(maxsplit=1)
+    assert label.strip() == "espresso"
+    assert percent == "94.5%"
+
+
+def test_bad_files_are_reported_and_the_rest_still_classified(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a text file, a missing file, a directory and two photos
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a photo")
+    files = [
+        str(notes),
+        str(tmp_path / "missing.jpg"),
+        str(tmp_path),
+        str(PHOTOS["coffee"][0]),
+        str(PHOTOS["rocket"][0]),
+    ]
+    # When classified with --json
+    status = main(["classify", "--json", "-k", "1", *files])
+    out, err = capsys.readouterr()
+    # Then every input has one JSON line, in order, the photos still classified, exit non-zero
+    results = [json.loads(line) for line in out.splitlines()]
+    assert [r["file"] for r in results] == files
+    assert [r.get("error", {}).get("code") for r in results] == [
+        "unsupported_format",
+        "file_not_found",
+        "not_a_file",
+        None,
+        None,
+    ]
+    assert results[3]["predictions"][0]["label"] == "espresso"
+    assert results[4]["predictions"][0]["label"] == "missile"
+    assert status == 1
+    assert "Traceback" not in err
+
+
+def test_human_errors_are_one_line_each(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(PHOTOS["rocket"][0].read_bytes()[:2000])
+    assert main(["classify", str(broken), str(tmp_path / "gone.png")]) == 1
+    err_lines = capsys.readouterr().err.strip().splitlines()
+    assert len(err_lines) == 2
+    assert err_lines[0].startswith(f"{broken}: error [corrupt_image]")
+    assert "[file_not_found]" in err_lines[1]
+
+
+@pytest.mark.parametrize(
+    "args", [["classify", "--top-k", "0", "x.jpg"], ["classify", "--model", "nope", "x.jpg"]]
+)
+def test_bad_options_are_one_line_and_exit_2(
+    args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("imagerec: error [")
+
+
+def test_models_lists_the_default_as_built(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models", "--json"]) == 0
+    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+    assert rows["efficientnet_lite0"]["default"]
+    assert rows["efficientnet_lite0"]["built"]
+    assert {"mobilenet_v2", "resnet50", "efficientnet_b0"} <= set(rows)
+
+
+def test_invoke_prints_one_json_response_per_event(capsys: pytest.CaptureFixture[str]) -> None:
+    events = [
+        EVENTS / "health.json",
+        EVENTS / "classify-jpeg.json",
+        EVENTS / "bad-not-an-image.json",
+    ]
+    assert main(["invoke", *map(str, events)]) == 0
+    responses = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["statusCode"] for r in responses] == [200, 200, 415]
+    assert json.loads(responses[1]["body"])["predictions"][0]["label"] == "espresso"
+
+
+def test_invoke_reports_an_unreadable_event_and_goes_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("{nope")
+    assert main(["invoke", str(bad), str(EVENTS / "health.json")]) == 1
+    out, err = capsys.readouterr()
+    assert json.loads(out)["statusCode"] == 200
+    assert "bad_event" in err
