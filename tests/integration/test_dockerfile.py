@@ -1,0 +1,143 @@
+"""The function image cannot be built here (no Docker engine), so everything it relies on is
+checked another way: the files it copies, its pins, and its final stage's contents installed
+into a fresh venv, where the handler must answer with no TensorFlow present."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import re
+import shlex
+import subprocess
+import venv
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import EVENTS, ROOT
+
+pytestmark = pytest.mark.integration
+
+DOCKERFILE = ROOT / "functions" / "classify" / "Dockerfile"
+
+
+def instructions() -> list[tuple[str, str]]:
+    text = DOCKERFILE.read_text().replace("\\\n", " ")
+    lines = [line.strip() for line in text.splitlines()]
+    return [
+        (line.split()[0].upper(), line.split(maxsplit=1)[1])
+        for line in lines
+        if line and not line.startswith("#")
+    ]
+
+
+def copy_sources() -> list[str]:
+    sources = []
+    for op, args in instructions():
+        if op == "COPY" and "--from=" not in args:
+            *paths, _destination = shlex.split(args)
+            sources.extend(paths)
+    return sources
+
+
+def test_every_file_the_image_copies_exists_and_is_not_docker_ignored() -> None:
+    ignore = [
+        line
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
+    assert ignore[0] == "**", "the context should start from nothing and allow what the image needs"
+    allowed = [pattern[1:].rstrip("/") for pattern in ignore if pattern.startswith("!")]
+    for source in copy_sources():
+        assert (ROOT / source).exists(), source
+        assert any(
+            source == a or source.startswith(a + "/") or fnmatch.fnmatch(source, a) for a in allowed
+        ), source
+
+
+def test_base_image_is_pinned_and_the_handler_is_the_command() -> None:
+    base = next(
+        args for op, args in instructions() if op == "ARG" and args.startswith("BASE_IMAGE=")
+    )
+    assert re.fullmatch(
+        r"BASE_IMAGE=public\.ecr\.aws/lambda/python:3\.11\.\d{4}\.\d\d\.\d\d\.\d\d", base
+    )
+    assert ("CMD", '["app.handler"]') in instructions()
+    assert "handler" in (ROOT / "functions" / "classify" / "app.py").read_text()
+
+
+def test_requirements_are_exact_pins_and_the_dev_venv_uses_them() -> None:
+    for name in ("requirements.txt", "requirements-build.txt"):
+        pins = [
+            line
+            for line in (ROOT / "functions" / "classify" / name).read_text().splitlines()
+            if line and not line.startswith("#")
+        ]
+        assert pins
+        assert all(re.fullmatch(r"[A-Za-z0-9_.-]+==[\w.]+", pin) for pin in pins), pins
+    dev = (ROOT / "requirements-dev.txt").read_text()
+    assert "-r functions/classify/requirements.txt" in dev
+    assert "-r functions/classify/requirements-build.txt" in dev
+    final_stage = DOCKERFILE.read_text().rsplit("FROM ", 1)[1]
+    assert "requirements-build" not in final_stage, "the served image must not carry TensorFlow"
+
+
+@pytest.mark.slow
+def test_final_stage_installs_into_a_fresh_venv_and_answers_without_tensorflow(
+    tmp_path: Path,
+) -> None:
+    # Given a fresh venv holding only what the image's final stage installs
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=True)
+    python = env_dir / "bin" / "python"
+    pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    subprocess.run(
+        [*pip, "-c", ROOT / "constraints.txt", "-r", ROOT / "functions/classify/requirements.txt"],
+        check=True,
+    )
+    subprocess.run([*pip, "--no-deps", ROOT / "layers/imagerec"], check=True)
+    # When the Lambda entry point is imported there, as the runtime does, and invoked
+    script = (
+        "import json, sys, app\n"
+        "from imagerec.events import LocalContext\n"
+        f"event = json.load(open({str(EVENTS / 'classify-jpeg.json')!r}))\n"
+        "response = app.handler(event, LocalContext())\n"
+        "print(json.dumps({'status': response['statusCode'], 'body': json.loads(response['body']),"
+        " 'tensorflow': 'tensorflow' in sys.modules}))\n"
+    )
+    cache = os.environ.get("IMAGEREC_CACHE_DIR") or str(Path.home() / ".cache" / "imagerec")
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "IMAGEREC_CACHE_DIR": cache,
+        "IMAGEREC_RUNTIME": "litert",
+        "AWS_LAMBDA_FUNCTION_NAME": "imagerec-test",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "2048",
+        "POWERTOOLS_SERVICE_NAME": "imagerec",
+    }
+    done = subprocess.run(
+        [str(python), "-c", script],
+        cwd=ROOT / "functions" / "classify",
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    # Then it answers espresso with LiteRT, and TensorFlow is neither loaded nor installed
+    assert result["status"] == 200
+    assert result["body"]["predictions"][0]["label"] == "espresso"
+    assert result["body"]["model"]["runtime"] == "litert"
+    assert not result["tensorflow"]
+    probe = subprocess.run(
+        [str(python), "-c", "import tensorflow"], capture_output=True, check=False
+    )
+    assert probe.returncode != 0
+    # And on Lambda the handler publishes EMF metrics (cold start, timings) to stdout
+    emf = [json.loads(line) for line in done.stdout.splitlines() if line.startswith('{"_aws"')]
+    names = {
+        m["Name"] for blob in emf for d in blob["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]
+    }
+    assert {"ColdStart", "DecodeTime", "InferenceTime", "TotalTime"} <= names
