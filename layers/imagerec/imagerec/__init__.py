@@ -1,8 +1,6 @@
 """imagerec: photo bytes in, ranked ImageNet labels out.
 
-    >>> import imagerec
-    >>> classifier = imagerec.load_classifier()
-    >>> classifier.classify(open("photo.jpg", "rb").read()).predictions[0].label
+``imagerec.load_classifier().classify(Path("photo.jpg").read_bytes()).predictions[0].label``
 """
 
 from imagerec.classifier import Classification, Classifier, Prediction, load_classifier

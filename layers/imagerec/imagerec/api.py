@@ -105,7 +105,7 @@ def _request_id() -> str:
 def handle_imagerec_error(error: ImagerecError) -> Response[str]:
     status = http_status(error)
     if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
-        return handle_unexpected(error)
+        return _internal_error(error)
     metrics.add_metric(name=f"Error.{error.code}", unit=MetricUnit.Count, value=1)
     logger.info("client error", extra={"code": error.code, "status": int(status)})
     return json_response(status, error_body(error.code, error.message))
@@ -113,6 +113,10 @@ def handle_imagerec_error(error: ImagerecError) -> Response[str]:
 
 @app.exception_handler(Exception)
 def handle_unexpected(error: Exception) -> Response[str]:
+    return _internal_error(error)
+
+
+def _internal_error(error: Exception) -> Response[str]:
     request_id = _request_id()
     logger.exception("unexpected failure", extra={"request_id": request_id})
     metrics.add_metric(name="Error.internal_error", unit=MetricUnit.Count, value=1)
@@ -180,7 +184,7 @@ def _text_line(result: dict[str, Any]) -> str:
 def classify() -> Response[str]:
     event = app.current_event
     start = time.perf_counter()
-    body = body_bytes(event.body, event.is_base64_encoded)
+    body = body_bytes(event.body, bool(event.is_base64_encoded))
     request = parse_classify_body(event.headers.get("content-type"), body)
     query = event.query_string_parameters or {}
     top_k = parse_top_k(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import shutil
 import sys
 import tempfile
@@ -71,9 +70,7 @@ def _keras_application(attr: str, size: int) -> Callable[[bool], keras.Model]:
     return build
 
 
-def _app(
-    name: str, attr: str, mode: str, size: int = 224, resize: str = "bilinear"
-) -> ModelSpec:
+def _app(name: str, attr: str, mode: str, size: int = 224, resize: str = "bilinear") -> ModelSpec:
     return ModelSpec(
         name=name,
         description=f"keras.applications.{attr} (ImageNet weights, downloaded at build time)",
@@ -195,7 +192,9 @@ def find_artefact(cache_dir: Path, name: str) -> Artefact | None:
     except FileNotFoundError:
         return None
     except (ValueError, TypeError, KeyError) as error:
-        raise ModelError(f"The manifest in {directory} is unreadable ({error}); rebuild it.")
+        raise ModelError(
+            f"The manifest in {directory} is unreadable ({error}); rebuild it."
+        ) from error
     if manifest.version != MANIFEST_VERSION:
         return None
     return Artefact(directory, manifest)
@@ -290,7 +289,9 @@ def build_artefact(
             size=size, crop_fraction=0.875, resize="bilinear", mode="tf"
         )
         if labels_file is None:
-            raise ModelError(f"A custom model needs a labels file (--labels); none given for {name}.")
+            raise ModelError(
+                f"A custom model needs a labels file (--labels); none given for {name}."
+            )
         labels = load_labels(labels_file)
         description = f"custom model {source.name}"
         files["labels"] = LABELS_FILE
@@ -337,7 +338,7 @@ def build_artefact(
         (staging / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
         if directory.exists():
             shutil.rmtree(directory)
-        os.replace(staging, directory)
+        staging.replace(directory)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

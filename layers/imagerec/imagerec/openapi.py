@@ -126,7 +126,10 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                     "schema": {
                         "type": "object",
                         "properties": {
-                            "image": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                            "image": {
+                                "type": "array",
+                                "items": {"type": "string", "format": "binary"},
+                            },
                             "top_k": integer,
                         },
                     }

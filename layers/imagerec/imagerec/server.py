@@ -70,7 +70,7 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     # -- plumbing ---------------------------------------------------------------------
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # one line per request is written by _log instead
 
     def _log(self, status: int, size: int, started: float) -> None:
@@ -81,9 +81,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         )
         print(line, file=self.server.log_stream, flush=True)
 
-    def _send(
-        self, status: int, headers: dict[str, str], body: bytes, started: float
-    ) -> None:
+    def _send(self, status: int, headers: dict[str, str], body: bytes, started: float) -> None:
         self.send_response(status)
         for name, value in headers.items():
             if name.lower() not in {"content-length", "connection", "transfer-encoding"}:
@@ -218,7 +216,8 @@ class RequestHandler(BaseHTTPRequestHandler):
         headers = {"Content-Type": content_type, "Cache-Control": "no-cache", **SECURITY_HEADERS}
         self._send(HTTPStatus.OK, headers, target.read_bytes(), started)
 
-    do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _dispatch
+    # http.server dispatches on do_<METHOD>; every method goes through one router.
+    do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _dispatch  # noqa: N815
 
 
 class ImagerecHTTPServer(ThreadingHTTPServer):
@@ -259,8 +258,8 @@ def serve(host: str, port: int, *, site_dir: Path | None = None) -> None:
         site_dir=site_dir or default_site_dir(),
         max_body_bytes=settings.max_body_bytes,
     )
-    bound_host, bound_port = server.server_address[:2]
-    shown = f"[{bound_host}]" if ":" in str(bound_host) else bound_host
+    bound_host, bound_port = str(server.server_address[0]), server.server_address[1]
+    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
     print(f"imagerec: serving http://{shown}:{bound_port}/ (Ctrl-C stops)", flush=True)
 
     def stop(signum: int, frame: object) -> None:

@@ -141,7 +141,9 @@ class _Parts:
         self._value += data[start:end]
 
     def on_header_end(self) -> None:
-        self.parts[-1][0][self._field.decode("latin-1").lower()] = self._value.decode("utf-8", "replace")
+        self.parts[-1][0][self._field.decode("latin-1").lower()] = self._value.decode(
+            "utf-8", "replace"
+        )
         self._field.clear()
         self._value.clear()
 
@@ -181,7 +183,9 @@ def _parse_multipart(boundary: bytes | None, body: bytes) -> ClassifyRequest:
         name = options.get(b"name", b"").decode("utf-8", "replace")
         filename = options.get(b"filename")
         if name in IMAGE_FIELDS:
-            uploads.append(Upload(filename.decode("utf-8", "replace") if filename else None, bytes(data)))
+            uploads.append(
+                Upload(filename.decode("utf-8", "replace") if filename else None, bytes(data))
+            )
         elif name == "top_k":
             top_k = data.decode("utf-8", "replace")
     if not uploads:
