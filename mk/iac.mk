@@ -1,0 +1,59 @@
+# Infrastructure as code (issue 4): offline template checks, one-command deploy and teardown.
+# Included by the Makefile. The AWS tools live in their own venvs, because their pins clash with
+# the app's: .venv-sam holds aws-sam-cli + cfn-lint (requirements-sam.txt) and .venv-iac holds
+# checkov (requirements-iac.txt, which pins an older boto3 than aws-sam-cli's).
+#
+#   make check-template            cfn-lint, sam validate --lint and checkov; offline
+#   make deploy [ENV=dev|prod]     sam build + sam deploy, upload site/, invalidate CloudFront
+#   make delete [ENV=dev|prod]     empty the site bucket, then sam delete
+#
+# ENV names a samconfig.toml environment. REGION=... overrides the region of the AWS profile
+# (or AWS_DEFAULT_REGION); AWS_PROFILE=... selects the credentials.
+
+ENV ?= default
+REGION ?=
+IAC_PYTHON ?= python3
+SAM_VENV := .venv-sam
+IAC_VENV := .venv-iac
+SAM_STAMP := $(SAM_VENV)/.installed
+IAC_STAMP := $(IAC_VENV)/.installed
+SAM := $(SAM_VENV)/bin/sam
+CFN_LINT := $(SAM_VENV)/bin/cfn-lint
+CHECKOV := $(IAC_VENV)/bin/checkov
+TEMPLATE := template.yaml
+
+export SAM_CLI_TELEMETRY := 0
+# checkov offline: no policy-metadata download, no PyPI version check.
+CHECKOV_ENV := BC_SKIP_MAPPING=TRUE CKV_SKIP_PACKAGE_UPDATE_CHECK=true
+REGION_FLAG = $(if $(REGION),--region $(REGION))
+AWS_ENV = $(if $(REGION),AWS_DEFAULT_REGION=$(REGION))
+# The stack name of $(ENV), read from samconfig.toml (one source of truth for names).
+STACK_NAME = $(shell $(IAC_PYTHON) -c 'import sys, tomllib; print(tomllib.load(open("samconfig.toml", "rb"))[sys.argv[1]]["global"]["parameters"]["stack_name"])' $(ENV))
+
+.PHONY: check-template deploy delete iac-tools
+
+$(SAM_STAMP): requirements-sam.txt
+	test -x $(SAM_VENV)/bin/python || $(IAC_PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-sam.txt
+	touch $@
+
+$(IAC_STAMP): requirements-iac.txt
+	test -x $(IAC_VENV)/bin/python || $(IAC_PYTHON) -m venv $(IAC_VENV)
+	$(IAC_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-iac.txt
+	touch $@
+
+iac-tools: $(SAM_STAMP) $(IAC_STAMP)  ## create .venv-sam (SAM CLI, cfn-lint) and .venv-iac (checkov)
+
+check-template: $(SAM_STAMP) $(IAC_STAMP)  ## offline checks of template.yaml: cfn-lint, sam validate --lint, checkov
+	$(CFN_LINT) $(TEMPLATE)
+	$(SAM) validate --lint --region us-east-1 --template-file $(TEMPLATE)
+	$(CHECKOV_ENV) $(CHECKOV) --file $(TEMPLATE) --framework cloudformation --skip-download --compact --quiet
+
+deploy: $(SAM_STAMP)  ## build and deploy stack ENV (default|dev|prod), upload site/, print the URL
+	$(SAM) build --config-env $(ENV) $(REGION_FLAG)
+	$(SAM) deploy --config-env $(ENV) $(REGION_FLAG)
+	$(AWS_ENV) scripts/deploy_site.sh $(STACK_NAME)
+
+delete: $(SAM_STAMP)  ## empty the site bucket, then delete stack ENV and its image repository
+	$(AWS_ENV) scripts/empty_site_bucket.sh $(STACK_NAME)
+	$(SAM) delete --config-env $(ENV) $(REGION_FLAG) --no-prompts

@@ -1,0 +1,618 @@
+"""template.yaml as CloudFormation will see it: transformed offline by aws-sam-translator.
+
+`sam deploy` sends the SAM template to CloudFormation, which runs the same translator and then
+evaluates Conditions with the stack's parameters. These tests do both here, with no AWS account:
+`transformed()` runs the translator (no IAM look-ups, a fake ImageUri where `sam deploy` would put
+the pushed image), and `deployed()` evaluates Conditions, `Fn::If`, `AWS::NoValue` and parameter
+`Ref`s the way CloudFormation does, so each test asserts on what would really be created.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+# `sam deploy --resolve-image-repos` fills ImageUri with the pushed image; any ECR URI will do here.
+FAKE_IMAGE_URI = "111111111111.dkr.ecr.us-east-1.amazonaws.com/imagerec:classify-v1"
+CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+ALL_VIEWER_EXCEPT_HOST_HEADER = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
+ALIAS = "ClassifyFunctionAliaslive"
+LAMBDA_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024
+NO_VALUE = object()
+
+Json = dict[str, Any]
+
+
+class OfflineManagedPolicies(ManagedPolicyLoader):
+    """Answers the translator's managed-policy look-up without calling IAM."""
+
+    def __init__(self) -> None:
+        pass
+
+    def load(self) -> dict[str, str]:
+        return {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _region() -> Iterator[None]:
+    # The translator asks a boto3 session for the region (to pick the partition); no network.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        yield
+
+
+def sam_template() -> Json:
+    template: Json = yaml_parse(TEMPLATE.read_text(encoding="utf-8"))
+    return template
+
+
+@cache
+def _transform(overrides: tuple[tuple[str, Any], ...]) -> str:
+    template = sam_template()
+    template["Resources"]["ClassifyFunction"]["Properties"]["ImageUri"] = FAKE_IMAGE_URI
+    output = transform(template, dict(overrides), OfflineManagedPolicies())
+    return json.dumps(output)
+
+
+def transformed(**overrides: Any) -> Json:
+    """The CloudFormation template the SAM transform produces for these parameter values."""
+    result: Json = json.loads(_transform(tuple(sorted(overrides.items()))))
+    return result
+
+
+def deployed(**overrides: Any) -> Json:
+    """The transformed template with Conditions applied, as the stack would hold it."""
+    template = transformed(**overrides)
+    parameters = {name: spec.get("Default") for name, spec in template["Parameters"].items()}
+    parameters.update(overrides)
+    conditions: dict[str, bool] = {}
+    for name, expression in template.get("Conditions", {}).items():
+        conditions[name] = bool(_evaluate(expression, parameters, conditions))
+    resources = {
+        logical_id: _resolve(resource, parameters, conditions)
+        for logical_id, resource in template["Resources"].items()
+        if conditions.get(resource.get("Condition", ""), True)
+    }
+    outputs = {
+        name: _resolve(output, parameters, conditions)
+        for name, output in template.get("Outputs", {}).items()
+        if conditions.get(output.get("Condition", ""), True)
+    }
+    return {**template, "Resources": resources, "Outputs": outputs, "Parameters": parameters}
+
+
+def _evaluate(expression: Any, parameters: Json, conditions: dict[str, bool]) -> Any:
+    if not isinstance(expression, dict) or len(expression) != 1:
+        return expression
+    ((function, argument),) = expression.items()
+    if function == "Ref":
+        return parameters.get(argument, expression)
+    if function == "Condition":
+        return conditions[argument]
+    if function == "Fn::Equals":
+        left, right = (_evaluate(value, parameters, conditions) for value in argument)
+        return str(left) == str(right)
+    if function == "Fn::Not":
+        return not _evaluate(argument[0], parameters, conditions)
+    if function == "Fn::And":
+        return all(_evaluate(value, parameters, conditions) for value in argument)
+    if function == "Fn::Or":
+        return any(_evaluate(value, parameters, conditions) for value in argument)
+    return expression
+
+
+def _resolve(node: Any, parameters: Json, conditions: dict[str, bool]) -> Any:
+    if isinstance(node, list):
+        items = (_resolve(item, parameters, conditions) for item in node)
+        return [item for item in items if item is not NO_VALUE]
+    if not isinstance(node, dict):
+        return node
+    if len(node) == 1:
+        ((function, argument),) = node.items()
+        if function == "Ref" and argument == "AWS::NoValue":
+            return NO_VALUE
+        if function == "Ref" and argument in parameters:
+            return parameters[argument]
+        if function == "Fn::If":
+            name, when_true, when_false = argument
+            return _resolve(when_true if conditions[name] else when_false, parameters, conditions)
+        if function == "Fn::Split":
+            delimiter, text = (_resolve(value, parameters, conditions) for value in argument)
+            if isinstance(text, str):
+                return text.split(delimiter)
+    resolved = {key: _resolve(value, parameters, conditions) for key, value in node.items()}
+    return {key: value for key, value in resolved.items() if value is not NO_VALUE}
+
+
+def of_type(template: Json, resource_type: str) -> dict[str, Json]:
+    return {
+        logical_id: resource
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == resource_type
+    }
+
+
+def only(template: Json, resource_type: str) -> tuple[str, Json]:
+    found = of_type(template, resource_type)
+    assert len(found) == 1, f"Expected one {resource_type}, received: {sorted(found)}"
+    ((logical_id, resource),) = found.items()
+    return logical_id, resource
+
+
+def distribution_config(template: Json) -> Json:
+    config: Json = only(template, "AWS::CloudFront::Distribution")[1]["Properties"][
+        "DistributionConfig"
+    ]
+    return config
+
+
+def csp_directives(policy: str) -> dict[str, list[str]]:
+    directives: dict[str, list[str]] = {}
+    for part in policy.split(";"):
+        name, *sources = part.split()
+        directives[name] = sources
+    return directives
+
+
+# --- the function ------------------------------------------------------------------------------
+
+
+def test_function_is_a_traced_container_image_built_from_the_classify_dockerfile() -> None:
+    # Given the stack with default parameters
+    template = deployed()
+    # When we look at the one Lambda function
+    logical_id, function = only(template, "AWS::Lambda::Function")
+    properties = function["Properties"]
+    # Then it is an image function that SAM builds from functions/classify/Dockerfile
+    assert logical_id == "ClassifyFunction"
+    assert properties["PackageType"] == "Image"
+    assert properties["Code"] == {"ImageUri": FAKE_IMAGE_URI}
+    assert "Runtime" not in properties
+    assert "Handler" not in properties
+    metadata = function["Metadata"]
+    assert metadata["Dockerfile"] == "functions/classify/Dockerfile"
+    assert metadata["DockerContext"] == "."
+    assert metadata["DockerTag"]
+    assert metadata["DockerTag"] != "latest"
+    # And it is traced, sized by the parameter, and times out before API Gateway's 30 s
+    assert properties["TracingConfig"] == {"Mode": "Active"}
+    assert properties["MemorySize"] == 2048
+    assert properties["Timeout"] < 30
+
+
+def test_function_environment_configures_the_app_and_powertools() -> None:
+    # Given / When the function's environment
+    variables = only(deployed(), "AWS::Lambda::Function")[1]["Properties"]["Environment"][
+        "Variables"
+    ]
+    # Then Powertools names the service and the metrics namespace, and keeps traces small
+    assert variables["POWERTOOLS_SERVICE_NAME"] == "imagerec"
+    assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "Imagerec"
+    assert variables["POWERTOOLS_LOG_LEVEL"] == "INFO"
+    assert variables["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false"
+    assert variables["IMAGEREC_MODEL"] == "efficientnet_lite0"
+    assert variables["IMAGEREC_RUNTIME"] in {"auto", "litert", "keras"}
+    # And the upload cap still fits Lambda's 6 MB synchronous payload once base64 adds a third
+    max_bytes = int(variables["IMAGEREC_MAX_BYTES"])
+    assert max_bytes * 4 / 3 + 64 * 1024 < LAMBDA_SYNC_PAYLOAD_BYTES
+    assert max_bytes >= 4_000_000
+
+
+def test_function_logs_to_its_own_log_group_with_retention() -> None:
+    # Given the function and the log groups
+    template = deployed(LogRetentionDays=14)
+    properties = only(template, "AWS::Lambda::Function")[1]["Properties"]
+    # When we follow its LoggingConfig
+    log_group_id = properties["LoggingConfig"]["LogGroup"]["Ref"]
+    log_group = template["Resources"][log_group_id]
+    # Then it is a log group of this stack with the requested retention
+    assert log_group["Type"] == "AWS::Logs::LogGroup"
+    assert log_group["Properties"]["RetentionInDays"] == 14
+
+
+def test_function_role_has_only_logging_and_xray_permissions() -> None:
+    # Given the role SAM generates for the function
+    _, role = only(deployed(), "AWS::IAM::Role")
+    properties = role["Properties"]
+    # When we list its managed policies
+    arns = [json.dumps(arn) for arn in properties["ManagedPolicyArns"]]
+    # Then it can write logs and traces, and nothing else
+    assert len(arns) == 2
+    assert any("AWSLambdaBasicExecutionRole" in arn for arn in arns)
+    assert any("AWSXrayWriteOnlyAccess" in arn for arn in arns)
+    assert "Policies" not in properties
+
+
+# --- provisioned concurrency and its auto scaling --------------------------------------------
+
+
+def test_live_alias_holds_the_provisioned_concurrency() -> None:
+    # Given the defaults (one provisioned environment)
+    template = deployed()
+    # When we look at the alias SAM publishes
+    alias = template["Resources"][ALIAS]
+    # Then "live" points at the published version and keeps one environment initialised
+    assert alias["Type"] == "AWS::Lambda::Alias"
+    assert alias["Properties"]["Name"] == "live"
+    version_id = alias["Properties"]["FunctionVersion"]["Fn::GetAtt"][0]
+    assert template["Resources"][version_id]["Type"] == "AWS::Lambda::Version"
+    assert alias["Properties"]["ProvisionedConcurrencyConfig"] == {
+        "ProvisionedConcurrentExecutions": 1
+    }
+
+
+def test_provisioned_concurrency_is_auto_scaled_on_utilisation() -> None:
+    # Given provisioned concurrency between 2 and 8 environments at 60 % target utilisation
+    template = deployed(
+        ProvisionedConcurrency=2, MaxProvisionedConcurrency=8, TargetUtilization=0.6
+    )
+    # When we look at Application Auto Scaling
+    target_id, target = only(template, "AWS::ApplicationAutoScaling::ScalableTarget")
+    _, policy = only(template, "AWS::ApplicationAutoScaling::ScalingPolicy")
+    # Then the live alias is the scalable target, created only after the alias exists
+    assert target["DependsOn"] == ALIAS
+    assert target["Properties"]["ServiceNamespace"] == "lambda"
+    assert target["Properties"]["ScalableDimension"] == "lambda:function:ProvisionedConcurrency"
+    assert target["Properties"]["ResourceId"] == {"Fn::Sub": "function:${ClassifyFunction}:live"}
+    assert target["Properties"]["MinCapacity"] == 2
+    assert target["Properties"]["MaxCapacity"] == 8
+    assert template["Resources"][ALIAS]["Properties"]["ProvisionedConcurrencyConfig"] == {
+        "ProvisionedConcurrentExecutions": 2
+    }
+    # And target tracking keeps utilisation at the requested fraction
+    properties = policy["Properties"]
+    assert properties["PolicyType"] == "TargetTrackingScaling"
+    assert properties["ScalingTargetId"] == {"Ref": target_id}
+    tracking = properties["TargetTrackingScalingPolicyConfiguration"]
+    assert tracking["TargetValue"] == 0.6
+    assert tracking["PredefinedMetricSpecification"] == {
+        "PredefinedMetricType": "LambdaProvisionedConcurrencyUtilization"
+    }
+
+
+def test_zero_provisioned_concurrency_turns_it_and_its_scaling_off() -> None:
+    # Given ProvisionedConcurrency=0 (the dev environment)
+    template = deployed(ProvisionedConcurrency=0)
+    # When we look at the alias and at Application Auto Scaling
+    alias = template["Resources"][ALIAS]
+    # Then the alias still exists (the API invokes it) but keeps nothing warm, and nothing scales
+    assert "ProvisionedConcurrencyConfig" not in alias["Properties"]
+    assert of_type(template, "AWS::ApplicationAutoScaling::ScalableTarget") == {}
+    assert of_type(template, "AWS::ApplicationAutoScaling::ScalingPolicy") == {}
+    assert "FunctionAliasArn" in template["Outputs"]
+
+
+# --- the HTTP API ------------------------------------------------------------------------------
+
+
+def test_every_route_invokes_the_live_alias_not_the_bare_function() -> None:
+    # Given the HTTP API's OpenAPI body
+    template = deployed()
+    _, api = only(template, "AWS::ApiGatewayV2::Api")
+    paths = api["Properties"]["Body"]["paths"]
+    # When we list its routes
+    routes = {(method, path) for path, item in paths.items() for method in item}
+    # Then the function's four routes and the /api/* fallback are there
+    assert routes == {
+        ("post", "/api/classify"),
+        ("get", "/api/health"),
+        ("get", "/api/models"),
+        ("get", "/api/openapi.json"),
+        ("x-amazon-apigateway-any-method", "/api/{proxy+}"),
+    }
+    timeout_ms = only(template, "AWS::Lambda::Function")[1]["Properties"]["Timeout"] * 1000
+    for path, item in paths.items():
+        for method, operation in item.items():
+            integration = operation["x-amazon-apigateway-integration"]
+            uri = integration["uri"]["Fn::Sub"]
+            # And each is a payload-2.0 proxy integration with the alias, so provisioned
+            # concurrency serves it
+            assert "${" + ALIAS + "}" in uri, (method, path, uri)
+            assert "${ClassifyFunction.Arn}" not in uri
+            assert integration["type"] == "aws_proxy"
+            assert integration["payloadFormatVersion"] == "2.0"
+            assert timeout_ms < integration["timeoutInMillis"] <= 30_000
+    # And API Gateway may invoke only the alias
+    permissions = of_type(template, "AWS::Lambda::Permission")
+    assert len(permissions) == len(routes)
+    for permission in permissions.values():
+        assert permission["Properties"]["FunctionName"] == {"Ref": ALIAS}
+        assert permission["Properties"]["Principal"] == "apigateway.amazonaws.com"
+
+
+def test_api_stage_is_throttled_and_access_logged() -> None:
+    # Given throttling of 20 requests/s with bursts of 40
+    template = deployed(ThrottlingRateLimit=20, ThrottlingBurstLimit=40, LogRetentionDays=7)
+    # When we look at the API's stage
+    _, stage = only(template, "AWS::ApiGatewayV2::Stage")
+    properties = stage["Properties"]
+    # Then the $default stage (paths reach the function unprefixed) throttles every route
+    assert properties["StageName"] == "$default"
+    assert properties["DefaultRouteSettings"]["ThrottlingRateLimit"] == 20
+    assert properties["DefaultRouteSettings"]["ThrottlingBurstLimit"] == 40
+    # And writes JSON access logs to a log group of this stack with retention
+    settings = properties["AccessLogSettings"]
+    log_group_id = settings["DestinationArn"]["Fn::GetAtt"][0]
+    log_group = template["Resources"][log_group_id]
+    assert log_group["Type"] == "AWS::Logs::LogGroup"
+    assert log_group["Properties"]["RetentionInDays"] == 7
+    fields = json.loads(settings["Format"])
+    assert {"requestId", "ip", "routeKey", "status", "integrationError"} <= set(fields)
+
+
+def test_cors_is_off_by_default_because_the_page_is_same_origin() -> None:
+    # Given / When the default AllowedOrigins (empty)
+    _, api = only(deployed(), "AWS::ApiGatewayV2::Api")
+    # Then the API answers no CORS preflight at all
+    assert "x-amazon-apigateway-cors" not in api["Properties"]["Body"]
+    assert "CorsConfiguration" not in api["Properties"]
+
+
+def test_cors_allows_exactly_the_configured_origins() -> None:
+    # Given two allowed origins
+    origins = "https://imagerec.example.com,http://localhost:8080"
+    # When the template is deployed with them
+    _, api = only(deployed(AllowedOrigins=origins), "AWS::ApiGatewayV2::Api")
+    cors = api["Properties"]["Body"]["x-amazon-apigateway-cors"]
+    # Then only those origins, and only the methods the page uses, are allowed
+    assert cors["allowOrigins"] == origins.split(",")
+    assert set(cors["allowMethods"]) <= {"GET", "POST", "OPTIONS"}
+
+
+# --- the site: bucket, OAC, distribution -------------------------------------------------------
+
+
+def test_site_bucket_is_private_encrypted_and_owner_enforced() -> None:
+    # Given / When the one bucket
+    _, bucket = only(deployed(), "AWS::S3::Bucket")
+    properties = bucket["Properties"]
+    # Then all four public-access blocks are on
+    assert properties["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    # And objects are encrypted at rest and ACLs are disabled
+    (rule,) = properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in {"AES256", "aws:kms"}
+    assert properties["OwnershipControls"] == {
+        "Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    }
+    assert "WebsiteConfiguration" not in properties
+    assert "AccessControl" not in properties
+
+
+def test_bucket_policy_denies_plain_http_and_admits_only_this_distribution() -> None:
+    # Given the bucket policy
+    template = deployed()
+    bucket_id, _ = only(template, "AWS::S3::Bucket")
+    distribution_id, _ = only(template, "AWS::CloudFront::Distribution")
+    _, policy = only(template, "AWS::S3::BucketPolicy")
+    assert policy["Properties"]["Bucket"] == {"Ref": bucket_id}
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    # When we split it into denials and grants
+    denials = [s for s in statements if s["Effect"] == "Deny"]
+    grants = [s for s in statements if s["Effect"] == "Allow"]
+    # Then every request without TLS is denied, on the bucket and on its objects
+    (deny,) = denials
+    assert deny["Principal"] == "*"
+    assert deny["Action"] == "s3:*"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert len(deny["Resource"]) == 2
+    # And the only grant is read access for CloudFront, from this distribution alone
+    (grant,) = grants
+    assert grant["Principal"] == {"Service": "cloudfront.amazonaws.com"}
+    assert grant["Action"] == "s3:GetObject"
+    source_arn = grant["Condition"]["StringEquals"]["AWS:SourceArn"]["Fn::Sub"]
+    assert source_arn.endswith(":distribution/${" + distribution_id + "}")
+
+
+def test_distribution_reads_the_bucket_through_origin_access_control_not_oai() -> None:
+    # Given the distribution and the origin access control
+    template = deployed()
+    oac_id, oac = only(template, "AWS::CloudFront::OriginAccessControl")
+    bucket_id, _ = only(template, "AWS::S3::Bucket")
+    config = distribution_config(template)
+    # When we find the S3 origin
+    (s3_origin,) = [origin for origin in config["Origins"] if "S3OriginConfig" in origin]
+    # Then it is this bucket, signed with SigV4 through OAC, and no legacy OAI exists anywhere
+    assert s3_origin["DomainName"] == {"Fn::GetAtt": [bucket_id, "RegionalDomainName"]}
+    assert s3_origin["OriginAccessControlId"] == {"Fn::GetAtt": [oac_id, "Id"]}
+    assert s3_origin["S3OriginConfig"] == {"OriginAccessIdentity": ""}
+    settings = oac["Properties"]["OriginAccessControlConfig"]
+    assert settings["OriginAccessControlOriginType"] == "s3"
+    assert settings["SigningBehavior"] == "always"
+    assert settings["SigningProtocol"] == "sigv4"
+    assert of_type(template, "AWS::CloudFront::CloudFrontOriginAccessIdentity") == {}
+    assert "origin-access-identity" not in json.dumps(template)
+
+
+def test_distribution_serves_index_html_over_https_http2_and_http3() -> None:
+    # Given the distribution with the PriceClass_200 parameter
+    config = distribution_config(deployed(PriceClass="PriceClass_200"))
+    default = config["DefaultCacheBehavior"]
+    # Then / When it serves the page from the bucket, redirecting plain HTTP, compressed
+    assert config["Enabled"] is True
+    assert config["DefaultRootObject"] == "index.html"
+    assert config["HttpVersion"] == "http2and3"
+    assert config["PriceClass"] == "PriceClass_200"
+    assert default["TargetOriginId"] == "SiteBucketOrigin"
+    assert default["ViewerProtocolPolicy"] == "redirect-to-https"
+    assert default["Compress"] is True
+    assert default["CachePolicyId"] == CACHING_OPTIMIZED
+    assert set(default["AllowedMethods"]) == {"GET", "HEAD"}
+
+
+def test_api_behaviour_forwards_everything_but_host_to_the_http_api_uncached() -> None:
+    # Given the distribution
+    template = deployed()
+    api_id, _ = only(template, "AWS::ApiGatewayV2::Api")
+    config = distribution_config(template)
+    # When we find the /api/* behaviour and its origin
+    (behaviour,) = config["CacheBehaviors"]
+    origins = {origin["Id"]: origin for origin in config["Origins"]}
+    origin = origins[behaviour["TargetOriginId"]]
+    # Then /api/* goes to this stack's HTTP API over TLS 1.2, on the page's own origin
+    assert behaviour["PathPattern"] == "/api/*"
+    assert origin["DomainName"]["Fn::Sub"].startswith("${" + api_id + "}.execute-api.")
+    assert "OriginPath" not in origin
+    assert origin["CustomOriginConfig"]["OriginProtocolPolicy"] == "https-only"
+    assert origin["CustomOriginConfig"]["OriginSSLProtocols"] == ["TLSv1.2"]
+    # And nothing is cached, every viewer header but Host is forwarded, every method allowed
+    assert behaviour["CachePolicyId"] == CACHING_DISABLED
+    assert behaviour["OriginRequestPolicyId"] == ALL_VIEWER_EXCEPT_HOST_HEADER
+    assert set(behaviour["AllowedMethods"]) == {
+        "GET",
+        "HEAD",
+        "OPTIONS",
+        "PUT",
+        "POST",
+        "PATCH",
+        "DELETE",
+    }
+    assert behaviour["ViewerProtocolPolicy"] in {"https-only", "redirect-to-https"}
+
+
+def test_security_headers_are_strict_and_on_every_response() -> None:
+    # Given the response headers policy
+    template = deployed()
+    policy_id, policy = only(template, "AWS::CloudFront::ResponseHeadersPolicy")
+    headers = policy["Properties"]["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"]
+    # Then HSTS lasts at least a year, including subdomains
+    hsts = headers["StrictTransportSecurity"]
+    assert hsts["AccessControlMaxAgeSec"] >= 31_536_000
+    assert hsts["IncludeSubdomains"] is True
+    # And the CSP allows only this origin, plus blob:/data: images for local previews
+    csp = csp_directives(headers["ContentSecurityPolicy"]["ContentSecurityPolicy"])
+    assert csp["default-src"] == ["'self'"]
+    assert csp["connect-src"] == ["'self'"]
+    assert csp["img-src"] == ["'self'", "blob:", "data:"]
+    assert csp["frame-ancestors"] == ["'none'"]
+    assert csp["object-src"] == ["'none'"]
+    assert not any("unsafe" in source for sources in csp.values() for source in sources)
+    assert not any(
+        re.match(r"https?:|\*", source) for sources in csp.values() for source in sources
+    )
+    # And sniffing, framing and referrers are locked down, overriding whatever the origin says
+    assert headers["ContentTypeOptions"] == {"Override": True}
+    assert headers["FrameOptions"] == {"FrameOption": "DENY", "Override": True}
+    assert headers["ReferrerPolicy"]["ReferrerPolicy"] in {
+        "no-referrer",
+        "same-origin",
+        "strict-origin",
+        "strict-origin-when-cross-origin",
+    }
+    assert all(header.get("Override") is True for header in headers.values())
+    # When we look at the behaviours, then both the page and the API send these headers
+    config = distribution_config(template)
+    for behaviour in [config["DefaultCacheBehavior"], *config["CacheBehaviors"]]:
+        assert behaviour["ResponseHeadersPolicyId"] == {"Ref": policy_id}
+
+
+def test_site_csp_matches_the_one_the_page_declares() -> None:
+    # Given the page's own meta CSP and the CloudFront header CSP
+    page = (ROOT / "site" / "index.html").read_text(encoding="utf-8")
+    match = re.search(r'http-equiv="Content-Security-Policy"\s+content="([^"]+)"', page)
+    if match is None:
+        pytest.skip("site/index.html declares no meta CSP")
+    _, policy = only(deployed(), "AWS::CloudFront::ResponseHeadersPolicy")
+    header = csp_directives(
+        policy["Properties"]["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"][
+            "ContentSecurityPolicy"
+        ]["ContentSecurityPolicy"]
+    )
+    # When we compare the directives the page relies on
+    declared = csp_directives(match.group(1))
+    # Then the header allows everything the page declares (it would otherwise be blocked)
+    for directive, sources in declared.items():
+        allowed = header.get(directive, header["default-src"])
+        assert set(sources) <= set(allowed), (directive, sources, allowed)
+
+
+# --- outputs, parameters and the template's own hygiene -----------------------------------------
+
+
+def test_outputs_give_every_value_a_deploy_script_or_test_needs() -> None:
+    # Given / When the outputs
+    template = deployed()
+    outputs = template["Outputs"]
+    # Then each one needed downstream exists with a description
+    expected = {
+        "SiteUrl",
+        "ApiUrl",
+        "SiteBucketName",
+        "DistributionId",
+        "FunctionName",
+        "FunctionAliasArn",
+    }
+    assert expected <= set(outputs)
+    for name, output in outputs.items():
+        assert len(output.get("Description", "")) > 10, name
+    # And they point at the right resources
+    bucket_id, _ = only(template, "AWS::S3::Bucket")
+    distribution_id, _ = only(template, "AWS::CloudFront::Distribution")
+    assert outputs["SiteBucketName"]["Value"] == {"Ref": bucket_id}
+    assert outputs["DistributionId"]["Value"] == {"Ref": distribution_id}
+    assert outputs["FunctionName"]["Value"] == {"Ref": "ClassifyFunction"}
+    assert outputs["FunctionAliasArn"]["Value"] == {"Ref": ALIAS}
+    assert outputs["SiteUrl"]["Value"]["Fn::Sub"].startswith("https://")
+    assert outputs["ApiUrl"]["Value"]["Fn::Sub"].startswith("https://")
+
+
+def test_every_parameter_is_described_and_constrained() -> None:
+    # Given / When the SAM template's parameters
+    parameters = sam_template()["Parameters"]
+    constraints = {"AllowedValues", "AllowedPattern", "MinValue", "MaxValue"}
+    # Then each says what it is for and limits what it accepts
+    for name, spec in parameters.items():
+        assert spec.get("Description"), name
+        assert constraints & set(spec), f"Expected a constraint on {name}, received: {spec}"
+    assert parameters["MemorySize"]["Default"] == 2048
+    assert parameters["ProvisionedConcurrency"]["Default"] == 1
+    assert parameters["ProvisionedConcurrency"]["MinValue"] == 0
+    assert parameters["AllowedOrigins"]["Default"] == ""
+
+
+def test_every_resource_has_a_comment_and_a_documentation_link() -> None:
+    # Given the template's text
+    lines = TEMPLATE.read_text(encoding="utf-8").splitlines()
+    resources = sam_template()["Resources"]
+    for logical_id in resources:
+        # When we read the comment block right above the resource
+        index = lines.index(f"  {logical_id}:")
+        comments: list[str] = []
+        while lines[index - 1].startswith("  #"):
+            index -= 1
+            comments.append(lines[index])
+        # Then it explains the resource and links to its documentation
+        assert comments, f"{logical_id} has no comment"
+        assert any("https://docs.aws.amazon.com/" in line for line in comments), logical_id
+
+
+def test_every_checkov_skip_gives_its_reason() -> None:
+    # Given every checkov skip in the template
+    skips = [
+        (logical_id, skip)
+        for logical_id, resource in sam_template()["Resources"].items()
+        for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", [])
+    ]
+    # Then each names one check and says in a sentence why it does not apply
+    assert skips
+    for logical_id, skip in skips:
+        assert re.fullmatch(r"CKV2?_AWS_\d+", skip["id"]), (logical_id, skip)
+        assert len(skip.get("comment", "")) >= 40, (logical_id, skip)
