@@ -215,29 +215,49 @@ def test_one_log_line_per_request(server: tuple[ImagerecHTTPServer, io.StringIO]
     assert '"GET /api/models" 200' in lines[-1]
 
 
-def test_serve_command_starts_prints_its_url_and_stops_cleanly_on_ctrl_c() -> None:
-    # Given `imagerec serve` on a free port
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_command_starts_prints_its_url_and_stops_cleanly_on_ctrl_c(workers: int) -> None:
+    # Given `imagerec serve` on a free port, with one process or two pre-forked workers
     port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    command = [
+        sys.executable,
+        "-m",
+        "imagerec",
+        "serve",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
     process = subprocess.Popen(
-        [sys.executable, "-m", "imagerec", "serve", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=env,
-        cwd=ROOT,
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT
     )
     try:
         assert process.stdout is not None
         first = process.stdout.readline()
         assert f"http://127.0.0.1:{port}/" in first
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=10) as response:
-            assert response.status == 200
-        # When it gets Ctrl-C
+
+        # When it answers requests from several clients at once
+        def classify(_: int) -> int:
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/api/classify", data=photo_bytes("coffee")
+            )
+            with urllib.request.urlopen(request, timeout=60) as response:
+                assert json.loads(response.read())["predictions"][0]["label"] == "espresso"
+                return int(response.status)
+
+        with ThreadPoolExecutor(4) as pool:
+            assert list(pool.map(classify, range(8))) == [200] * 8
+        # And then gets Ctrl-C
         process.send_signal(signal.SIGINT)
-        # Then it stops by itself, saying so, with status 0
-        assert process.wait(timeout=15) == 0
+        # Then it stops by itself, with every worker, saying so, with status 0
+        assert process.wait(timeout=20) == 0
         assert "stopped" in process.stdout.read()
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
     finally:
         if process.poll() is None:
             process.kill()
+        stderr = process.stderr.read() if process.stderr else ""
+    assert "Traceback" not in stderr

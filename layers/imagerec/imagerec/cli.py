@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from imagerec.errors import ImagerecError
+from imagerec.errors import ImagerecError, InvalidArgument
 
 
 def _quiet_powertools() -> None:
@@ -135,7 +135,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _quiet_powertools()
     from imagerec.server import serve
 
-    serve(args.host, args.port, site_dir=Path(args.site) if args.site else None)
+    if args.workers < 1:
+        raise InvalidArgument(f"Expected --workers >= 1, received: {args.workers}")
+    site = Path(args.site) if args.site else None
+    serve(args.host, args.port, site_dir=site, workers=args.workers)
     return 0
 
 
@@ -171,6 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--site", help="folder of the static page (default: ./site)")
+    serve.add_argument(
+        "--workers", type=int, default=1, help="processes, each with its own model (default: 1)"
+    )
     serve.set_defaults(run=cmd_serve)
     return parser
 

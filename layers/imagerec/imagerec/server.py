@@ -7,6 +7,7 @@ here passes in Lambda. Static files come from ``site/`` with the headers CloudFr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import mimetypes
 import os
@@ -232,9 +233,14 @@ class ImagerecHTTPServer(ThreadingHTTPServer):
         site_dir: Path,
         max_body_bytes: int,
         log_stream: Any = sys.stderr,
+        listener: socket.socket | None = None,
     ) -> None:
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-        super().__init__(address, RequestHandler)
+        super().__init__(address, RequestHandler, bind_and_activate=listener is None)
+        if listener is not None:  # a pre-forked worker shares its parent's listening socket
+            self.socket.close()
+            self.socket = listener
+            self.server_address = listener.getsockname()
         self.handler = handler
         self.site_dir = site_dir.resolve()
         self.max_body_bytes = max_body_bytes
@@ -248,17 +254,16 @@ class ImagerecHTTPServer(ThreadingHTTPServer):
             return self.handler(event, LocalContext())
 
 
-def serve(host: str, port: int, *, site_dir: Path | None = None) -> None:
-    """Load the handler (and so the model), then serve until Ctrl-C or SIGTERM."""
-    from imagerec.api import handler, settings
+def serve(host: str, port: int, *, site_dir: Path | None = None, workers: int = 1) -> None:
+    """Serve until Ctrl-C or SIGTERM, in this process or in ``workers`` pre-forked ones.
 
-    server = ImagerecHTTPServer(
-        (host, port),
-        handler,
-        site_dir=site_dir or default_site_dir(),
-        max_body_bytes=settings.max_body_bytes,
-    )
-    bound_host, bound_port = str(server.server_address[0]), server.server_address[1]
+    Each worker is one process with its own handler and model, as one Lambda execution
+    environment is: the handler serves one request at a time, so more workers, not more
+    threads, is how a laptop serves clients in parallel.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.create_server((host, port), family=family, backlog=128)
+    bound_host, bound_port = str(listener.getsockname()[0]), listener.getsockname()[1]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
     print(f"imagerec: serving http://{shown}:{bound_port}/ (Ctrl-C stops)", flush=True)
 
@@ -266,13 +271,57 @@ def serve(host: str, port: int, *, site_dir: Path | None = None) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
+    if workers <= 1:
+        _serve_forever(listener, site_dir)
+        print("imagerec: stopped", flush=True)
+        return
+    # Split the CPUs between the workers unless the operator chose the threads.
+    if not os.environ.get("IMAGEREC_THREADS"):
+        cpus = len(os.sched_getaffinity(0))
+        os.environ["IMAGEREC_THREADS"] = str(max(1, cpus // workers))
+    children: list[int] = []
+    try:
+        for _ in range(workers):
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - runs in the child
+                code = 0
+                try:
+                    _serve_forever(listener, site_dir)
+                except BaseException:
+                    code = 1
+                os._exit(code)
+            children.append(pid)
+        # A worker that dies takes the server down with it, rather than serving at half speed.
+        os.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        for pid in children:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+        listener.close()
+        print("imagerec: stopped", flush=True)
+
+
+def _serve_forever(listener: socket.socket, site_dir: Path | None) -> None:
+    from imagerec.api import handler, settings
+
+    server = ImagerecHTTPServer(
+        listener.getsockname()[:2],
+        handler,
+        site_dir=site_dir or default_site_dir(),
+        max_body_bytes=settings.max_body_bytes,
+        listener=listener,
+    )
     try:
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
         pass
     finally:
         server.server_close()
-        print("imagerec: stopped", flush=True)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
