@@ -59,9 +59,7 @@ app = APIGatewayHttpResolver()
 
 _init_start = time.perf_counter()
 # Off Lambda, a missing artefact is built here once; on Lambda it is baked into the image.
-classifier: Classifier = load_classifier(
-    settings=settings, build=not settings.on_lambda, pool_size=settings.threads
-)
+classifier: Classifier = load_classifier(settings=settings, build=not settings.on_lambda)
 classifier.warm_up()
 logger.info(
     "model ready",
