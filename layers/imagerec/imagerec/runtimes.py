@@ -10,6 +10,7 @@ import os
 import queue
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -32,6 +33,16 @@ def _check_batch(batch: np.ndarray, size: int) -> np.ndarray:
     return np.ascontiguousarray(batch, dtype=np.float32)
 
 
+@dataclass
+class _Slot:
+    """One interpreter with what ``predict`` needs from it, looked up once, not per call."""
+
+    interpreter: Any
+    input_index: int
+    output_index: int
+    batch: int
+
+
 class LiteRTRuntime:
     """LiteRT interpreters, one per concurrent caller.
 
@@ -52,16 +63,16 @@ class LiteRTRuntime:
         self._path = path
         self._interpreter_class = Interpreter
         self._threads = threads
-        self._pool: queue.LifoQueue[Any] = queue.LifoQueue()
-        first = self._new_interpreter()
+        self._pool: queue.LifoQueue[_Slot] = queue.LifoQueue()
+        first = self._new_slot()
         self._pool.put(first)
         for _ in range(pool_size - 1):
-            self._pool.put(self._new_interpreter())
-        shape = first.get_input_details()[0]["shape"]
+            self._pool.put(self._new_slot())
+        shape = first.interpreter.get_input_details()[0]["shape"]
         self.input_size = int(shape[1])
-        self.num_classes = int(first.get_output_details()[0]["shape"][-1])
+        self.num_classes = int(first.interpreter.get_output_details()[0]["shape"][-1])
 
-    def _new_interpreter(self) -> Any:
+    def _new_slot(self) -> _Slot:
         try:
             interpreter = self._interpreter_class(
                 model_path=os.fspath(self._path), num_threads=self._threads
@@ -69,31 +80,36 @@ class LiteRTRuntime:
             interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as error:
             raise ModelError(f"LiteRT cannot load {self._path}: {error}") from error
-        return interpreter
+        # get_input_details() builds dicts of quantisation and sparsity data on every call;
+        # the indices never change, so read them once.
+        inp = interpreter.get_input_details()[0]
+        out = interpreter.get_output_details()[0]
+        return _Slot(interpreter, int(inp["index"]), int(out["index"]), int(inp["shape"][0]))
 
     @contextmanager
-    def _borrow(self) -> Iterator[Any]:
+    def _borrow(self) -> Iterator[_Slot]:
         try:
-            interpreter = self._pool.get_nowait()
+            slot = self._pool.get_nowait()
         except queue.Empty:
-            interpreter = self._new_interpreter()
+            slot = self._new_slot()
         try:
-            yield interpreter
+            yield slot
         finally:
-            self._pool.put(interpreter)
+            self._pool.put(slot)
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         batch = _check_batch(batch, self.input_size)
-        with self._borrow() as interpreter:
-            inp = interpreter.get_input_details()[0]
-            out = interpreter.get_output_details()[0]
-            if tuple(inp["shape"]) != batch.shape:
-                interpreter.resize_tensor_input(inp["index"], batch.shape, strict=False)
+        with self._borrow() as slot:
+            interpreter = slot.interpreter
+            if batch.shape[0] != slot.batch:
+                interpreter.resize_tensor_input(slot.input_index, batch.shape, strict=False)
                 interpreter.allocate_tensors()
-            interpreter.set_tensor(inp["index"], batch)
+                slot.batch = batch.shape[0]
+            interpreter.set_tensor(slot.input_index, batch)
             interpreter.invoke()
-            # Copy: the output buffer belongs to the interpreter and is reused next call.
-            return np.array(interpreter.get_tensor(out["index"]))
+            # get_tensor returns a copy, so the result survives the interpreter's next call.
+            result: np.ndarray = interpreter.get_tensor(slot.output_index)
+            return result
 
 
 class KerasRuntime:
