@@ -9,7 +9,7 @@ medians and p95:
 * cold start: a new process until its first answer, in-process and as an HTTP server;
 * HTTP latency and throughput at 1, 4 and 16 concurrent clients on loopback;
 * peak memory (VmHWM) of every process;
-* ONNX Runtime against LiteRT, inference only, interleaved in one process (evaluation).
+* ONNX Runtime against LiteRT, inference only, one engine per process (evaluation).
 
 Writes ``benchmarks/results.json``, ``docs/benchmarks.md`` and ``docs/benchmarks.png``.
 
@@ -35,7 +35,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -62,6 +62,8 @@ TARGETS = {
     "peak_rss_litert_mb": 300.0,
 }
 
+AT_LEAST = frozenset({"speedup_vs_baseline", "server_4_clients_ips"})
+
 Json = dict[str, Any]
 
 
@@ -75,10 +77,10 @@ class Plan:
     baseline_small: int = 20
     baseline_big: int = 5
     cold_rounds: int = 3
-    http_small: int = 25
+    http_small: int = 20
     http_big: int = 5
     levels: tuple[int, ...] = (1, 4, 16)
-    level_seconds: float = 3.0
+    level_seconds: float = 2.5
     onnx_reps: int = 40
 
     @classmethod
@@ -206,10 +208,12 @@ def child_warm(runtime: str, small: list[Path], big: list[Path], reps: int, big_
     print(json.dumps(result), flush=True)
 
 
-def child_onnx(onnx_path: Path, tflite_path: Path, photos: list[Path], reps: int) -> None:
-    """ONNX Runtime vs LiteRT on the same tensors, calls interleaved so load hits both."""
+def child_inference(
+    engine: str, threads: int, onnx_path: Path, tflite_path: Path, photos: list[Path], reps: int
+) -> None:
+    """Inference only, one engine per process (two engines' thread pools in one process
+    spin against each other): ONNX Runtime or LiteRT on the same preprocessed photos."""
     import numpy as np
-    import onnxruntime as ort
 
     from imagerec.classifier import load_classifier
     from imagerec.intake import decode_image
@@ -221,8 +225,15 @@ def child_onnx(onnx_path: Path, tflite_path: Path, photos: list[Path], reps: int
         preprocess(decode_image(p.read_bytes(), min_side=512).pixels, spec)[np.newaxis]
         for p in photos
     ]
-    result: Json = {"threads": {}}
-    for threads in (1, 2):
+    began = time.perf_counter()
+    litert = LiteRTRuntime(tflite_path, threads=threads)
+    result: Json = {"engine": engine, "threads": threads}
+    if engine == "litert":
+        result["load_s"] = round(time.perf_counter() - began, 3)
+        run = litert.predict
+    else:
+        import onnxruntime as ort
+
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -231,37 +242,29 @@ def child_onnx(onnx_path: Path, tflite_path: Path, photos: list[Path], reps: int
         session = ort.InferenceSession(
             os.fspath(onnx_path), options, providers=["CPUExecutionProvider"]
         )
-        ort_load = time.perf_counter() - began
-        began = time.perf_counter()
-        litert = LiteRTRuntime(tflite_path, threads=threads)
-        litert_load = time.perf_counter() - began
+        result["load_s"] = round(time.perf_counter() - began, 3)
         name = session.get_inputs()[0].name
+
+        def run(batch: Any) -> Any:
+            return np.asarray(session.run(None, {name: batch})[0])
+
         diffs, same_top5 = [], True
         for tensor in tensors:
-            a = np.asarray(session.run(None, {name: tensor})[0])
-            b = litert.predict(tensor)
+            a, b = run(tensor)[0], litert.predict(tensor)[0]
             diffs.append(float(np.max(np.abs(a - b))))
-            same_top5 &= bool(
-                list(np.argsort(-a[0], kind="stable")[:5])
-                == list(np.argsort(-b[0], kind="stable")[:5])
-            )
-        times: dict[str, list[float]] = {"onnxruntime": [], "litert": []}
-        for i in range(reps):
-            tensor = tensors[i % len(tensors)]
-            began = time.perf_counter()
-            session.run(None, {name: tensor})
-            times["onnxruntime"].append((time.perf_counter() - began) * 1000)
-            began = time.perf_counter()
-            litert.predict(tensor)
-            times["litert"].append((time.perf_counter() - began) * 1000)
-        result["threads"][str(threads)] = {
-            "onnxruntime": summary(times["onnxruntime"]),
-            "litert": summary(times["litert"]),
-            "load_s": {"onnxruntime": round(ort_load, 3), "litert": round(litert_load, 3)},
-            "max_abs_diff_vs_litert": max(diffs),
-            "top5_equal": same_top5,
-        }
-    result["ort_version"] = ort.__version__
+            top_a = np.argsort(-a, kind="stable")[:5]
+            same_top5 &= bool(np.array_equal(top_a, np.argsort(-b, kind="stable")[:5]))
+        result.update(max_abs_diff_vs_litert=max(diffs), top5_equal=same_top5)
+        result["version"] = ort.__version__
+        del litert
+    for tensor in tensors * 3:  # warm-up
+        run(tensor)
+    times = []
+    for i in range(reps):
+        began = time.perf_counter()
+        run(tensors[i % len(tensors)])
+        times.append((time.perf_counter() - began) * 1000)
+    result["ms"] = times
     print(json.dumps(result), flush=True)
 
 
@@ -299,6 +302,13 @@ hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")][0].split(
 print(json.dumps({"label": label, "peak_rss_mb": int(hwm) / 1024}), flush=True)
 """
 
+# What the Keras runtime pays before it loads anything.
+IMPORT_TENSORFLOW = """
+import json, tensorflow
+hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")][0].split()[1]
+print(json.dumps({"peak_rss_mb": int(hwm) / 1024}), flush=True)
+"""
+
 # The Lambda init path: import the handler module (settings, load, warm-up), then invoke.
 COLD_HANDLER = """
 import sys, json, os
@@ -311,23 +321,27 @@ body = open(sys.argv[2], "rb").read()
 event = http_event("POST", "/api/classify", {"content-type": "image/jpeg"}, body)
 status = handler(event, LocalContext())["statusCode"]
 print(json.dumps({"status": status}), flush=True)
+hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")][0].split()[1]
+print(json.dumps({"status": status, "peak_rss_mb": int(hwm) / 1024}), flush=True)
 """
 
 
 def time_to_first_line(args: list[str], env: dict[str, str]) -> tuple[float, Json]:
     """Seconds from spawn until the child's first stdout line; then its last JSON line."""
-    began = time.perf_counter()
-    process = subprocess.Popen(
-        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-    )
-    assert process.stdout is not None
-    first = process.stdout.readline()
-    elapsed = time.perf_counter() - began
-    rest, errors = process.communicate(timeout=120)
-    if process.returncode != 0 or not first:
-        raise RuntimeError(f"{args[:3]} failed ({process.returncode}):\n{errors[-2000:]}")
-    lines = [first, *rest.splitlines()]
-    payload: Json = json.loads([line for line in lines if line.strip()][-1])
+    with tempfile.TemporaryFile() as errors:
+        began = time.perf_counter()
+        process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=errors, text=True, env=env)
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        elapsed = time.perf_counter() - began
+        rest = process.stdout.read()
+        process.wait(timeout=120)
+        if process.returncode != 0 or not first:
+            errors.seek(0)
+            message = errors.read().decode(errors="replace")[-2000:]
+            raise RuntimeError(f"{args[:3]} failed ({process.returncode}):\n{message}")
+    lines = [line for line in [first, *rest.splitlines()] if line.strip()]
+    payload: Json = json.loads(lines[-1])
     return elapsed, payload
 
 
@@ -356,16 +370,19 @@ class Server:
     env: dict[str, str]
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
-    cold_start_s: float = float("nan")
 
-    def start(self, probe: bytes, timeout: float = 120) -> None:
-        began = time.perf_counter()
+    def spawn(self) -> None:
         self.process = subprocess.Popen(
             [*self.args, "--port", str(self.port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env=self.env,
         )
+
+    def wait_ready(self, probe: bytes, timeout: float = 120) -> None:
+        """Poll (every 10 ms) until the first classification answers 200."""
+        assert self.process is not None
+        began = time.perf_counter()
         while time.perf_counter() - began < timeout:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.name} exited with {self.process.returncode}")
@@ -377,13 +394,20 @@ class Server:
                 time.sleep(0.01)
                 continue
             if status == 200:
-                self.cold_start_s = time.perf_counter() - began
                 return
             raise RuntimeError(f"{self.name} answered {status} to its first request")
         raise RuntimeError(f"{self.name} did not answer within {timeout} s")
 
     def peak_rss_mb(self) -> float:
-        return peak_rss_mb(self.process.pid) if self.process else float("nan")
+        """The sum over the process and its children (pre-forked workers)."""
+        if not self.process:
+            return float("nan")
+        pid = self.process.pid
+        try:
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            children = []
+        return round(sum(peak_rss_mb(p) for p in [str(pid), *children]), 1)
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -395,18 +419,49 @@ class Server:
                 self.process.wait()
 
 
+@dataclass
+class Deployment:
+    """The servers behind one benchmarked variant; clients share them round-robin."""
+
+    name: str
+    servers: list[Server]
+    cold_start_s: float = float("nan")
+
+    @property
+    def path(self) -> str:
+        return self.servers[0].path
+
+    def port(self, client: int) -> int:
+        return self.servers[client % len(self.servers)].port
+
+    def start(self, probe: bytes) -> None:
+        began = time.perf_counter()
+        for server in self.servers:
+            server.spawn()
+        for server in self.servers:
+            server.wait_ready(probe)
+        self.cold_start_s = time.perf_counter() - began
+
+    def peak_rss_mb(self) -> float:
+        return round(sum(server.peak_rss_mb() for server in self.servers), 1)
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.stop()
+
+
 @contextmanager
-def running(server: Server, probe: bytes) -> Iterator[Server]:
+def running(deployment: Deployment, probe: bytes) -> Iterator[Deployment]:
     try:
-        server.start(probe)
-        yield server
+        deployment.start(probe)
+        yield deployment
     finally:
-        server.stop()
+        deployment.stop()
 
 
-def http_latency(server: Server, photos: list[bytes], count: int) -> Json:
+def http_latency(server: Deployment, photos: list[bytes], count: int) -> Json:
     """One client, sequential requests: latency and, for imagerec, the server's stages."""
-    connection = http.client.HTTPConnection(HOST, server.port, timeout=120)
+    connection = http.client.HTTPConnection(HOST, server.port(0), timeout=120)
     wall: list[float] = []
     stages: dict[str, list[float]] = {}
     for i in range(count):
@@ -421,7 +476,7 @@ def http_latency(server: Server, photos: list[bytes], count: int) -> Json:
     return {"wall": wall, "stages": stages}
 
 
-def load_level(server: Server, photos: list[bytes], clients: int, seconds: float) -> Json:
+def load_level(server: Deployment, photos: list[bytes], clients: int, seconds: float) -> Json:
     """``clients`` keep-alive connections posting back to back for ``seconds``."""
     latencies: list[list[float]] = [[] for _ in range(clients)]
     failures = [0] * clients
@@ -430,7 +485,7 @@ def load_level(server: Server, photos: list[bytes], clients: int, seconds: float
     deadline = [0.0]
 
     def client(k: int) -> None:
-        connection = http.client.HTTPConnection(HOST, server.port, timeout=120)
+        connection = http.client.HTTPConnection(HOST, server.port(k), timeout=120)
         ready.wait()
         i = k
         while time.perf_counter() < deadline[0]:
@@ -440,7 +495,7 @@ def load_level(server: Server, photos: list[bytes], clients: int, seconds: float
             except OSError:
                 status = 0
                 connection.close()
-                connection = http.client.HTTPConnection(HOST, server.port, timeout=120)
+                connection = http.client.HTTPConnection(HOST, server.port(k), timeout=120)
             ended = time.perf_counter()
             if status == 200:
                 latencies[k].append((ended - began) * 1000)
@@ -473,23 +528,33 @@ def load_level(server: Server, photos: list[bytes], clients: int, seconds: float
 # --- orchestration ---------------------------------------------------------------------
 
 
-def imagerec_server(runtime: str) -> Server:
-    script = Path(PYTHON).with_name("imagerec")
-    return Server(
-        name=f"imagerec-{runtime}",
-        args=[os.fspath(script), "serve", "--host", HOST],
-        path="/api/classify",
-        env=child_env(IMAGEREC_RUNTIME=runtime),
-    )
+# ``imagerec serve`` with TCP_NODELAY on accepted sockets: the one-line change to
+# server.py's RequestHandler that this benchmark proposes (headers and body are written
+# separately, so Nagle's algorithm meets the client's delayed ACK: ~40 ms per response).
+NODELAY_SERVE = """
+import sys
+from imagerec.cli import main
+from imagerec.server import RequestHandler
+RequestHandler.disable_nagle_algorithm = True
+sys.exit(main(["serve", *sys.argv[1:]]))
+"""
 
 
-def baseline_server() -> Server:
-    return Server(
-        name="baseline",
-        args=[PYTHON, os.fspath(ROOT / "benchmarks" / "baseline_app.py"), "serve", "--host", HOST],
-        path="/predict",
-        env=child_env(),
-    )
+def imagerec_server(runtime: str, *, workers: int = 1, nodelay: bool = False) -> Deployment:
+    script = os.fspath(Path(PYTHON).with_name("imagerec"))
+    command = [PYTHON, "-c", NODELAY_SERVE] if nodelay else [script, "serve"]
+    name = f"imagerec-{runtime}" + ("-nodelay" if nodelay else "")
+    if workers > 1:  # pre-forked processes on one socket; each gets cores ÷ workers threads
+        command += ["--workers", str(workers)]
+        name += f"-{workers}w"
+    env = child_env(IMAGEREC_RUNTIME=runtime)
+    return Deployment(name, [Server(name, [*command, "--host", HOST], "/api/classify", env)])
+
+
+def baseline_server() -> Deployment:
+    script = os.fspath(ROOT / "benchmarks" / "baseline_app.py")
+    server = Server("baseline", [PYTHON, script, "serve", "--host", HOST], "/predict", child_env())
+    return Deployment("baseline", [server])
 
 
 def pool_runs(runs: list[Json]) -> Json:
@@ -548,6 +613,7 @@ def measure_cold(plan: Plan, photo: Path) -> Json:
         "baseline": [PYTHON, baseline, "cold", os.fspath(photo)],
         "handler-litert": [PYTHON, "-c", COLD_HANDLER, "litert", os.fspath(photo)],
         "handler-keras": [PYTHON, "-c", COLD_HANDLER, "keras", os.fspath(photo)],
+        "import-tensorflow": [PYTHON, "-c", IMPORT_TENSORFLOW],
     }
     samples: dict[str, list[float]] = {name: [] for name in variants}
     memory: dict[str, list[float]] = {name: [] for name in variants}
@@ -567,8 +633,11 @@ def measure_cold(plan: Plan, photo: Path) -> Json:
 def measure_servers(plan: Plan, photos: dict[str, list[Path]]) -> Json:
     small = [p.read_bytes() for p in photos["small"]]
     big = [p.read_bytes() for p in photos["big"]]
-    factories = {
+    factories: dict[str, Callable[[], Deployment]] = {
         "imagerec-litert": lambda: imagerec_server("litert"),
+        "imagerec-litert-2w": lambda: imagerec_server("litert", workers=2),
+        "imagerec-litert-nodelay": lambda: imagerec_server("litert", nodelay=True),
+        "imagerec-litert-nodelay-2w": lambda: imagerec_server("litert", workers=2, nodelay=True),
         "imagerec-keras": lambda: imagerec_server("keras"),
         "baseline": baseline_server,
     }
@@ -603,16 +672,19 @@ def measure_servers(plan: Plan, photos: dict[str, list[Path]]) -> Json:
                 ),
                 "failed": sum(r["failed"] for r in runs),
             }
+        sizes = pool_runs(
+            [
+                {"small": small_run, "big": big_run, "peak_rss_mb": 0.0}
+                for small_run, big_run in zip(data["small"], data["big"], strict=True)
+            ]
+        )
         result[name] = {
             "cold_start_s": summary(data["cold"]),
-            "small": pool_runs([{"small": s, "big": b, "peak_rss_mb": 0.0}
-                                for s, b in zip(data["small"], data["big"], strict=True)]),
+            "small": sizes["small"],
+            "big": sizes["big"],
             "levels": levels,
             "peak_rss_mb": max(data["rss"]),
-        }  # fmt: skip
-        # pool_runs nests both sizes under "small"; lift them to the top.
-        sizes = result[name].pop("small")
-        result[name]["small"], result[name]["big"] = sizes["small"], sizes["big"]
+        }
     return result
 
 
@@ -645,12 +717,32 @@ def measure_onnx(plan: Plan, photos: dict[str, list[Path]]) -> Json:
     path = onnx_model(settings.cache_dir, tflite)
     if path is None:
         return {"skipped": "onnxruntime or tf2onnx not installed"}
-    log("ONNX Runtime vs LiteRT, interleaved")
-    args = self_command(
-        "--child-onnx", os.fspath(path), "--tflite", os.fspath(tflite),
-        "--reps", str(plan.onnx_reps), "--small", *[os.fspath(p) for p in photos["small"]],
-    )  # fmt: skip
-    return run_child(args)
+    small = [os.fspath(p) for p in photos["small"]]
+    samples: dict[tuple[str, int], list[float]] = {}
+    extra: dict[tuple[str, int], Json] = {}
+    for round_no in range(plan.rounds):
+        log(f"ONNX Runtime vs LiteRT, round {round_no + 1}/{plan.rounds}")
+        for threads in (1, 2):
+            for engine in ("litert", "onnxruntime"):
+                args = self_command(
+                    "--child-inference", engine, "--threads", str(threads),
+                    "--onnx", os.fspath(path), "--tflite", os.fspath(tflite),
+                    "--reps", str(plan.onnx_reps), "--small", *small,
+                )  # fmt: skip
+                run = run_child(args)
+                samples.setdefault((engine, threads), []).extend(run.pop("ms"))
+                extra[(engine, threads)] = run
+    result: Json = {"threads": {}}
+    for threads in (1, 2):
+        ort_extra = extra[("onnxruntime", threads)]
+        result["threads"][str(threads)] = {
+            "onnxruntime": summary(samples[("onnxruntime", threads)]),
+            "litert": summary(samples[("litert", threads)]),
+            "max_abs_diff_vs_litert": ort_extra["max_abs_diff_vs_litert"],
+            "top5_equal": ort_extra["top5_equal"],
+        }
+        result["ort_version"] = ort_extra["version"]
+    return result
 
 
 def versions() -> dict[str, str]:
@@ -700,29 +792,33 @@ def evaluate(results: Json) -> list[Json]:
     warm, cold = results["warm"], results["cold"]
     servers = results["servers"]
     litert_small = warm["litert"]["small"]["p50"]
-    litert_server = servers["imagerec-litert"]
+    shipped = [name for name in ("imagerec-litert", "imagerec-litert-2w") if name in servers]
+    best = max(shipped, key=lambda name: servers[name]["levels"]["4"]["images_per_s"])
     rows = [
-        ("warm classify 640×480 JPEG, p50 (LiteRT, in-process)", "ms", "≤",
-         TARGETS["warm_small_p50_ms"], litert_small),
-        ("warm classify 12 MP JPEG, p50 (LiteRT, in-process)", "ms", "≤",
-         TARGETS["warm_big_p50_ms"], warm["litert"]["big"]["p50"]),
-        ("cold start to first answer, LiteRT (median)", "s", "≤",
-         TARGETS["cold_litert_s"], cold["litert"]["p50"]),
-        ("cold start to first answer, Keras (median)", "s", "≤",
-         TARGETS["cold_keras_s"], cold["keras"]["p50"]),
-        ("speed-up over the baseline, warm 640×480 p50 (in-process)", "×", "≥",
-         TARGETS["speedup_vs_baseline"], warm["baseline"]["small"]["p50"] / litert_small),
-        ("server throughput at 4 clients, small photos (LiteRT)", "images/s", "≥",
-         TARGETS["server_4_clients_ips"], litert_server["levels"]["4"]["images_per_s"]),
-        ("peak memory with LiteRT (in-process, incl. 12 MP)", "MB", "≤",
-         TARGETS["peak_rss_litert_mb"], warm["litert"]["peak_rss_mb"]),
+        ("warm_small_p50_ms", "warm classify 640×480 JPEG, p50 (LiteRT, in-process)", "ms",
+         litert_small),
+        ("warm_big_p50_ms", "warm classify 12 MP JPEG, p50 (LiteRT, in-process)", "ms",
+         warm["litert"]["big"]["p50"]),
+        ("cold_litert_s", "cold start to first answer, LiteRT (median)", "s",
+         cold["litert"]["p50"]),
+        ("cold_keras_s", "cold start to first answer, Keras (median)", "s",
+         cold["keras"]["p50"]),
+        ("speedup_vs_baseline", "speed-up over the baseline, warm 640×480 p50 (in-process)", "×",
+         warm["baseline"]["small"]["p50"] / litert_small),
+        ("server_4_clients_ips", f"server throughput at 4 clients, 640×480 ({best})",
+         "images/s", servers[best]["levels"]["4"]["images_per_s"]),
+        ("peak_rss_litert_mb", "peak memory with LiteRT (in-process, incl. 12 MP)", "MB",
+         warm["litert"]["peak_rss_mb"]),
     ]  # fmt: skip
     table = []
-    for name, unit, sense, target, value in rows:
+    for key, name, unit, value in rows:
+        target = TARGETS[key]
+        sense = "≥" if key in AT_LEAST else "≤"
         met = value <= target if sense == "≤" else value >= target
         off = (value / target - 1) * 100 if sense == "≤" else (1 - value / target) * 100
         table.append(
             {
+                "key": key,
                 "target": name,
                 "unit": unit,
                 "goal": f"{sense} {target:g}",
@@ -765,8 +861,7 @@ def chart(results: Json, path: Path) -> None:
                       color=colours[key])  # fmt: skip
         ax.bar_label(bars, fmt="%.0f", fontsize=7)
     ax.set_xticks([0, 1], ["640×480", "12 MP"])
-    ax.set_yscale("log")
-    ax.set_ylabel("ms (log)")
+    ax.set_ylabel("ms")
     ax.set_title("Warm latency in-process, p50", fontsize=10)
     ax.legend(fontsize=7, loc="upper left")
 
@@ -780,19 +875,36 @@ def chart(results: Json, path: Path) -> None:
     ax.set_title("Cold start to first answer", fontsize=10)
 
     ax = axes[2]
-    for key, server in (("litert", "imagerec-litert"), ("keras", "imagerec-keras"),
-                        ("baseline", "baseline")):  # fmt: skip
+    for server, colour, style in (
+        ("imagerec-litert", colours["litert"], "-"),
+        ("imagerec-litert-2w", "#7fbc41", "-"),
+        ("imagerec-litert-nodelay", colours["litert"], "--"),
+        ("imagerec-litert-nodelay-2w", colours["litert"], ":"),
+        ("imagerec-keras", colours["keras"], "-"),
+        ("baseline", colours["baseline"], "-"),
+    ):
+        if server not in servers:
+            continue
         levels = servers[server]["levels"]
         clients = sorted(levels, key=int)
-        ax.plot([int(c) for c in clients], [levels[c]["images_per_s"] for c in clients],
-                marker="o", color=colours[key], label=server)  # fmt: skip
+        ax.plot(
+            [int(c) for c in clients],
+            [levels[c]["images_per_s"] for c in clients],
+            marker="o",
+            color=colour,
+            linestyle=style,
+            label=server,
+        )
     ax.axhline(TARGETS["server_4_clients_ips"], color="grey", ls="--", lw=0.8)
+    ax.annotate("target at 4 clients", (1, TARGETS["server_4_clients_ips"]), fontsize=7,
+                color="grey", xytext=(0, -9), textcoords="offset points")  # fmt: skip
+    ax.set_ylim(0, TARGETS["server_4_clients_ips"] * 1.1)
     ax.set_xscale("log", base=2)
     ax.set_xticks([1, 4, 16], ["1", "4", "16"])
     ax.set_xlabel("concurrent clients")
     ax.set_ylabel("images/s")
     ax.set_title("HTTP throughput, 640×480", fontsize=10)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(0.0, 0.9), ncol=2)
     figure.tight_layout()
     figure.savefig(path, dpi=80)
     plt.close(figure)
@@ -805,6 +917,67 @@ def write_report(results: Json) -> None:
     log(f"wrote {DOC.relative_to(ROOT)} and {CHART.relative_to(ROOT)}")
 
 
+# EfficientNet-Lite0 at 224×224: 0.39 G multiply-adds, ~0.8 GFLOP per image.
+MODEL_GFLOP = 0.8
+
+
+def why_missed(results: Json) -> list[str]:
+    """One data-backed line per missed target, from the figures of this very run."""
+    warm, servers, cold = results["warm"], results["servers"], results["cold"]
+    machine_info = results["machine"]
+    onnx = results.get("onnx", {}).get("threads", {})
+    missed = {row.get("key") for row in results["targets"] if not row["met"]}
+    small = warm["litert"]["small"]
+    st = small["stages_p50"]
+    cores = machine_info["cores"]
+    avx512 = machine_info["flags"].get("avx512f", False)
+    floor = onnx.get(str(cores), {}).get("litert", {}).get("p50")
+    one_core = onnx.get("1", {}).get("litert", {}).get("p50")
+    notes: list[str] = []
+    if missed & {"warm_small_p50_ms", "speedup_vs_baseline"}:
+        rate = f" = {MODEL_GFLOP / floor * 1000:.0f} GFLOP/s" if floor else ""
+        notes.append(
+            f"- **640×480 latency / speed-up:** of the {fmt(small['p50'])} ms p50, inference is "
+            f"{fmt(st.get('inference'))} ms, decode {fmt(st.get('decode'))} and preprocessing "
+            f"{fmt(st.get('preprocess'))}. Inference alone on {cores} threads is "
+            f"{fmt(floor, 2)} ms p50 (ONNX section){rate} for a ~{MODEL_GFLOP} GFLOP model, on a "
+            f"CPU {'with' if avx512 else 'without'} AVX-512; ONNX Runtime is no faster. The "
+            "issue's ~2.5 ms floor assumed AVX-512, so ≤ 10 ms end to end is out of reach here; "
+            "the speed-up over the baseline falls short for the same reason."
+        )
+    if "warm_big_p50_ms" in missed:
+        big = warm["litert"]["big"]
+        mb = statistics.median(p["bytes"] for p in results["photos"]["big"]) / 1e6
+        notes.append(
+            f"- **12 MP latency:** decoding is {fmt(big['stages_p50'].get('decode'))} ms of "
+            f"{fmt(big['p50'])}: libjpeg-turbo must entropy-decode all {mb:.1f} MB even though "
+            "the DCT-domain draft already decodes at 1/4 scale; preprocessing and inference "
+            "are the same as for a small photo."
+        )
+    if "cold_keras_s" in missed:
+        tf_import = cold.get("import-tensorflow", {}).get("p50")
+        share = f" ({fmt(tf_import, 2)} s on its own)" if tf_import else ""
+        notes.append(
+            f"- **Keras cold start:** {fmt(cold['keras']['p50'], 2)} s, spent importing "
+            f"TensorFlow{share}, loading `model.keras` and tracing the `tf.function` for the "
+            f"first call. The baseline takes {fmt(cold['baseline']['p50'], 2)} s on the same "
+            "machine; LiteRT, which needs no TensorFlow, is the runtime that serves."
+        )
+    if "server_4_clients_ips" in missed:
+        server_cpu = servers["imagerec-litert"]["small"]["stages_p50"].get("total")
+        ceiling = f"{cores * 1000 / one_core:.0f}" if one_core else "–"
+        notes.append(
+            f"- **Throughput:** one image costs {fmt(one_core, 1)} ms of inference on one core "
+            f"(ONNX section), so {cores} cores cap pure inference at ~{ceiling} images/s, before "
+            f"decoding, preprocessing (the handler's own total is {fmt(server_cpu)} ms), HTTP "
+            "and base64 event handling, and the load generator, which shares the same cores. "
+            "Nagle's algorithm also costs ~40 ms a response (see `-nodelay`)."
+        )
+    if missed & {"peak_rss_litert_mb", "cold_litert_s"}:
+        notes.append("- **LiteRT memory or cold start:** see the tables below.")
+    return ["Why the misses, from this run's figures:", "", *notes] if notes else []
+
+
 def render(results: Json) -> str:
     m = results["machine"]
     warm, cold, servers = results["warm"], results["cold"], results["servers"]
@@ -812,10 +985,10 @@ def render(results: Json) -> str:
         "# Benchmarks",
         "",
         "imagerec against the usual way (a Flask app calling Keras `MobileNetV2.predict` per",
-        "request), measured side by side in one run by `make bench`"
-        f" ({results['plan']['rounds']} rounds of fresh processes; medians and p95 pooled"
-        " over the rounds). Generated from `benchmarks/results.json` by `benchmarks/run.py`;",
-        "do not edit by hand.",
+        "request), measured side by side in one run by `make bench`:"
+        f" {results['plan']['rounds']} rounds",
+        "of fresh processes and servers, medians and p95 pooled over the rounds. Written by",
+        "`benchmarks/run.py` from `benchmarks/results.json`; do not edit by hand.",
         "",
         "![benchmarks](benchmarks.png)",
         "",
@@ -830,6 +1003,7 @@ def render(results: Json) -> str:
             f"| {row['target']} | {row['goal']} {row['unit']} | "
             f"{fmt(row['measured'], 2)} {row['unit']} | {verdict} |"
         )
+    lines += ["", *why_missed(results)]
     lines += [
         "",
         "## Warm latency, in-process (ms)",
@@ -902,7 +1076,14 @@ def render(results: Json) -> str:
             f"{fmt(lv['4']['latency_p95_ms'])} | {fmt(server['small']['p50'])} | "
             f"{fmt(server['big']['p50'])} | {fmt(server['peak_rss_mb'])} |"
         )
-    lines += ["", "Throughput is images/s (median of the rounds)."]
+    lines += [
+        "",
+        "Throughput is images/s (median of the rounds). `-2w` is `imagerec serve --workers 2`",
+        "(pre-forked processes, one thread each; RSS summed over the processes). `-nodelay`",
+        "is a proposal for `server.py`, measured without editing it: `disable_nagle_algorithm",
+        "= True` on its request handler. Headers and body go out in two writes, so Nagle's",
+        "algorithm holds the body until the client's delayed ACK, ~40 ms a response.",
+    ]
     http_stages = servers["imagerec-litert"]["small"]["stages_p50"]
     if http_stages:
         stage_text = ", ".join(f"{k} {fmt(v, 2)}" for k, v in http_stages.items())
@@ -912,7 +1093,8 @@ def render(results: Json) -> str:
     if "threads" in onnx:
         lines += [
             "The same model exported from the `.tflite` with tf2onnx, inference only on the",
-            "same preprocessed photos, calls interleaved with LiteRT in one process (ms):",
+            "same preprocessed photos; each engine in its own process (two engines' thread",
+            "pools in one process spin against each other), alternating, every round (ms):",
             "",
             "| threads | ONNX Runtime p50 | p95 | LiteRT p50 | p95 | max Δp | same top-5 |",
             "|---|---|---|---|---|---|---|",
@@ -939,8 +1121,8 @@ def render(results: Json) -> str:
         f"- memory: {m['memory']}; Linux {m['kernel']}; Python {m['python']}",
         f"- packages: {pkgs}",
         f"- load average (1, 5, 15 min) at start {results['load_average']['start']}, "
-        f"at end {results['load_average']['end']}: other work shared the CPU, so figures are",
-        "  pessimistic; `min` columns show what an idle core gives.",
+        f"at end {results['load_average']['end']}: other work shared the CPU,",
+        "  so figures are pessimistic; `min` columns show what a quiet moment gives.",
         f"- run at {results['started']} in {results['duration_s']:.0f} s",
         "",
         "## Photos",
@@ -951,7 +1133,7 @@ def render(results: Json) -> str:
         "## How to run",
         "",
         "```sh",
-        "make bench                                   # full run, ~6-8 min on 2 cores",
+        "make bench                                   # full run, ~8 min on 2 cores",
         ".venv/bin/python benchmarks/run.py --quick   # smoke run",
         ".venv/bin/python benchmarks/run.py --report-only  # redraw from results.json",
         "```",
@@ -973,7 +1155,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--skip-onnx", action="store_true", help="leave out ONNX Runtime")
     # Internal: the roles of child processes.
     parser.add_argument("--child-warm", metavar="RUNTIME", help=argparse.SUPPRESS)
-    parser.add_argument("--child-onnx", metavar="ONNX", help=argparse.SUPPRESS)
+    parser.add_argument("--child-inference", metavar="ENGINE", help=argparse.SUPPRESS)
+    parser.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--onnx", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--tflite", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--small", type=Path, nargs="+", default=[], help=argparse.SUPPRESS)
     parser.add_argument("--big", type=Path, nargs="+", default=[], help=argparse.SUPPRESS)
@@ -987,8 +1171,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.child_warm:
         child_warm(args.child_warm, args.small, args.big, args.reps, args.big_reps)
         return 0
-    if args.child_onnx:
-        child_onnx(Path(args.child_onnx), args.tflite, args.small, args.reps)
+    if args.child_inference:
+        child_inference(
+            args.child_inference, args.threads, args.onnx, args.tflite, args.small, args.reps
+        )
         return 0
     if args.report_only:
         write_report(json.loads(RESULTS.read_text(encoding="utf-8")))
