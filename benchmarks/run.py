@@ -528,22 +528,9 @@ def load_level(server: Deployment, photos: list[bytes], clients: int, seconds: f
 # --- orchestration ---------------------------------------------------------------------
 
 
-# ``imagerec serve`` with TCP_NODELAY on accepted sockets: the one-line change to
-# server.py's RequestHandler that this benchmark proposes (headers and body are written
-# separately, so Nagle's algorithm meets the client's delayed ACK: ~40 ms per response).
-NODELAY_SERVE = """
-import sys
-from imagerec.cli import main
-from imagerec.server import RequestHandler
-RequestHandler.disable_nagle_algorithm = True
-sys.exit(main(["serve", *sys.argv[1:]]))
-"""
-
-
-def imagerec_server(runtime: str, *, workers: int = 1, nodelay: bool = False) -> Deployment:
-    script = os.fspath(Path(PYTHON).with_name("imagerec"))
-    command = [PYTHON, "-c", NODELAY_SERVE] if nodelay else [script, "serve"]
-    name = f"imagerec-{runtime}" + ("-nodelay" if nodelay else "")
+def imagerec_server(runtime: str, *, workers: int = 1) -> Deployment:
+    command = [os.fspath(Path(PYTHON).with_name("imagerec")), "serve"]
+    name = f"imagerec-{runtime}"
     if workers > 1:  # pre-forked processes on one socket; each gets cores ÷ workers threads
         command += ["--workers", str(workers)]
         name += f"-{workers}w"
@@ -636,8 +623,6 @@ def measure_servers(plan: Plan, photos: dict[str, list[Path]]) -> Json:
     factories: dict[str, Callable[[], Deployment]] = {
         "imagerec-litert": lambda: imagerec_server("litert"),
         "imagerec-litert-2w": lambda: imagerec_server("litert", workers=2),
-        "imagerec-litert-nodelay": lambda: imagerec_server("litert", nodelay=True),
-        "imagerec-litert-nodelay-2w": lambda: imagerec_server("litert", workers=2, nodelay=True),
         "imagerec-keras": lambda: imagerec_server("keras"),
         "baseline": baseline_server,
     }
@@ -877,9 +862,7 @@ def chart(results: Json, path: Path) -> None:
     ax = axes[2]
     for server, colour, style in (
         ("imagerec-litert", colours["litert"], "-"),
-        ("imagerec-litert-2w", "#7fbc41", "-"),
-        ("imagerec-litert-nodelay", colours["litert"], "--"),
-        ("imagerec-litert-nodelay-2w", colours["litert"], ":"),
+        ("imagerec-litert-2w", colours["litert"], "--"),
         ("imagerec-keras", colours["keras"], "-"),
         ("baseline", colours["baseline"], "-"),
     ):
@@ -904,7 +887,7 @@ def chart(results: Json, path: Path) -> None:
     ax.set_xlabel("concurrent clients")
     ax.set_ylabel("images/s")
     ax.set_title("HTTP throughput, 640×480", fontsize=10)
-    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(0.0, 0.9), ncol=2)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.0, 0.9), ncol=2)
     figure.tight_layout()
     figure.savefig(path, dpi=80)
     plt.close(figure)
@@ -970,8 +953,7 @@ def why_missed(results: Json) -> list[str]:
             f"- **Throughput:** one image costs {fmt(one_core, 1)} ms of inference on one core "
             f"(ONNX section), so {cores} cores cap pure inference at ~{ceiling} images/s, before "
             f"decoding, preprocessing (the handler's own total is {fmt(server_cpu)} ms), HTTP "
-            "and base64 event handling, and the load generator, which shares the same cores. "
-            "Nagle's algorithm also costs ~40 ms a response (see `-nodelay`)."
+            "and base64 event handling, and the load generator, which shares the same cores."
         )
     if missed & {"peak_rss_litert_mb", "cold_litert_s"}:
         notes.append("- **LiteRT memory or cold start:** see the tables below.")
@@ -1078,11 +1060,9 @@ def render(results: Json) -> str:
         )
     lines += [
         "",
-        "Throughput is images/s (median of the rounds). `-2w` is `imagerec serve --workers 2`",
-        "(pre-forked processes, one thread each; RSS summed over the processes). `-nodelay`",
-        "is a proposal for `server.py`, measured without editing it: `disable_nagle_algorithm",
-        "= True` on its request handler. Headers and body go out in two writes, so Nagle's",
-        "algorithm holds the body until the client's delayed ACK, ~40 ms a response.",
+        "Throughput is images/s (median of the rounds). `imagerec-litert-2w` is",
+        "`imagerec serve --workers 2`: pre-forked processes sharing one socket, one",
+        "inference thread each; its RSS is summed over the parent and the workers.",
     ]
     http_stages = servers["imagerec-litert"]["small"]["stages_p50"]
     if http_stages:
