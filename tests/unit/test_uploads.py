@@ -47,6 +47,8 @@ def test_base64_event_bodies_decode_to_the_exact_bytes() -> None:
     assert body_bytes(base64.b64encode(PAYLOAD).decode(), True) == PAYLOAD
     assert body_bytes("héllo", False) == "héllo".encode()
     assert body_bytes(None, True) == b""
+    with pytest.raises(InvalidBase64):
+        body_bytes("not*base64", True)
 
 
 def test_empty_body_is_refused() -> None:

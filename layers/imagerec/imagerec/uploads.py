@@ -48,7 +48,10 @@ def body_bytes(body: str | None, is_base64_encoded: bool) -> bytes:
     if not body:
         return b""
     if is_base64_encoded:
-        return base64.b64decode(body)
+        try:
+            return base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidBase64("The event body is marked base64 but is not.") from None
     return body.encode("utf-8", "surrogateescape")
 
 
