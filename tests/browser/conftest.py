@@ -160,6 +160,9 @@ def new_page(browser: Any, server_url: str) -> Iterator[Callable[..., Any]]:
         open_page: bool = True,
         **context_options: Any,
     ) -> Any:
+        # Motion off: tests read the settled page (bars, hover colours), not a frame of a
+        # CSS transition, which made them race on a busy machine.
+        context_options.setdefault("reduced_motion", "reduce")
         context = browser.new_context(
             viewport=viewport,
             color_scheme=color_scheme,

@@ -244,9 +244,6 @@ def test_keyboard_reaches_try_again(page, drop, finished_cards, coffee):
 
 
 def test_drop_zone_shows_hover_and_drag_states(page, file_of):
-    # Reduced motion turns the 120 ms colour transition off, so the hover colour can be read
-    # at once instead of racing the transition.
-    page.emulate_media(reduced_motion="reduce")
     zone = page.locator("#dropzone")
     border = "el => getComputedStyle(el).borderColor + ' ' + getComputedStyle(el).backgroundColor"
     page.mouse.move(0, 0)
