@@ -208,7 +208,8 @@ def classify() -> Response[str]:
                 item = error_body(error.code, error.message)
             results.append({"filename": upload.filename, **item})
 
-    metrics.add_metric(name="ClassifiedImages", unit=MetricUnit.Count, value=len(results))
+    classified = sum("error" not in result for result in results)
+    metrics.add_metric(name="ClassifiedImages", unit=MetricUnit.Count, value=classified)
     if _wants_text():
         text = "".join(_text_line(result) + "\n" for result in results)
         return Response(HTTPStatus.OK, "text/plain; charset=utf-8", text)
