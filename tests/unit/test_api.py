@@ -352,3 +352,11 @@ def test_an_unexpected_failure_is_a_500_with_a_request_id_and_no_stack_trace(
     assert error["request_id"] == raw["requestContext"]["requestId"]
     assert "secret" not in body
     assert "Traceback" not in body
+
+
+def test_a_bad_top_k_fails_a_multi_file_request_once_not_per_file() -> None:
+    body, content_type = multipart(
+        ("a.png", photo_bytes("coffee")), ("b.png", photo_bytes("rocket"))
+    )
+    status, result = post(body, content_type, "/api/classify?top_k=0")
+    assert (status, result["error"]["code"]) == (400, "invalid_argument")

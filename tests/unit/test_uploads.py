@@ -129,12 +129,14 @@ def test_bad_json_is_a_client_error(body: bytes, error: type[Exception]) -> None
         parse_classify_body("application/json", body)
 
 
-@pytest.mark.parametrize(("raw", "expected"), [(None, 5), ("", 5), ("1", 1), (" 20 ", 20), (3, 3)])
+@pytest.mark.parametrize(
+    ("raw", "expected"), [(None, 5), ("", 5), ("1", 1), (" 20 ", 20), (3, 3), ("-1", -1)]
+)
 def test_top_k_parses(raw: str | int | None, expected: int) -> None:
-    assert parse_top_k(raw, default=5, maximum=20) == expected
+    assert parse_top_k(raw, default=5) == expected
 
 
-@pytest.mark.parametrize("raw", ["0", "21", "-1", "abc", "2.5", True, "1e3"])
-def test_top_k_out_of_range_or_not_an_integer_is_refused(raw: str | int) -> None:
+@pytest.mark.parametrize("raw", ["abc", "2.5", True, "1e3", "x1"])
+def test_top_k_that_is_not_an_integer_is_refused(raw: str | int) -> None:
     with pytest.raises(InvalidArgument, match="top_k"):
-        parse_top_k(raw, default=5, maximum=20)
+        parse_top_k(raw, default=5)

@@ -185,10 +185,9 @@ def classify() -> Response[str]:
     body = body_bytes(event.body, bool(event.is_base64_encoded))
     request = parse_classify_body(event.headers.get("content-type"), body)
     query = event.query_string_parameters or {}
-    top_k = parse_top_k(
-        query.get("top_k", request.top_k),
-        default=settings.default_top_k,
-        maximum=settings.max_top_k,
+    # Checked once, before any image: a bad top_k fails the request, not each file.
+    top_k = classifier.check_top_k(
+        parse_top_k(query.get("top_k", request.top_k), default=settings.default_top_k)
     )
     parse_ms = round((time.perf_counter() - start) * 1000, 3)
 

@@ -67,18 +67,16 @@ def decode_base64(text: str) -> bytes:
         raise InvalidBase64("The image is not valid base64.") from None
 
 
-def parse_top_k(raw: str | int | None, *, default: int, maximum: int) -> int:
+def parse_top_k(raw: str | int | None, *, default: int) -> int:
+    """The integer a client sent; its range is the classifier's to check (``check_top_k``)."""
     if raw is None or raw == "":
         return default
     if isinstance(raw, bool):
         raise InvalidArgument(f"Expected top_k to be an integer, received: {raw!r}")
     try:
-        value = int(raw) if isinstance(raw, int) else int(str(raw).strip(), 10)
+        return int(raw) if isinstance(raw, int) else int(str(raw).strip(), 10)
     except ValueError:
         raise InvalidArgument(f"Expected top_k to be an integer, received: {raw!r}") from None
-    if not 1 <= value <= maximum:
-        raise InvalidArgument(f"Expected top_k between 1 and {maximum}, received: {value}")
-    return value
 
 
 def parse_classify_body(content_type: str | None, body: bytes) -> ClassifyRequest:
