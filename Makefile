@@ -14,7 +14,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 
 include mk/iac.mk
 
-.PHONY: help setup model run test lint typecheck unit check bench events clean
+.PHONY: help setup model run test lint typecheck unit check check-image-wheels bench events clean
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -42,10 +42,13 @@ lint: $(STAMP)  ## ruff lint and format check
 typecheck: $(STAMP)  ## mypy --strict on the package, the function and the benchmarks
 	$(VENV)/bin/mypy
 
-unit: setup  ## unit tests only (no sockets)
-	$(PY) -m pytest -m unit -q
+unit: $(STAMP)  ## unit tests that need no built model (no sockets; seconds)
+	$(PY) -m pytest -m "unit and not model" -q
 
-check: lint typecheck check-template  ## every static check
+check-image-wheels: $(STAMP)  ## the function image's pins resolve as wheels for its Python, glibc and both architectures
+	$(PY) scripts/check_image_wheels.py
+
+check: lint typecheck check-template check-image-wheels  ## every static check
 
 test: setup check  ## lint, types, template checks, then every test (unit, integration, browser)
 	$(PY) -m pytest -q
