@@ -309,14 +309,15 @@ hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")][0].split(
 print(json.dumps({"peak_rss_mb": int(hwm) / 1024}), flush=True)
 """
 
-# The Lambda init path: import the handler module (settings, load, warm-up), then invoke.
+# The Lambda init path: build the handler (settings, load, warm-up), then invoke.
 COLD_HANDLER = """
 import sys, json, os
 os.environ["IMAGEREC_RUNTIME"] = sys.argv[1]
 os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
-from imagerec.api import handler
+from imagerec.api import load_handler
 from imagerec.events import LocalContext, http_event
+handler = load_handler()
 body = open(sys.argv[2], "rb").read()
 event = http_event("POST", "/api/classify", {"content-type": "image/jpeg"}, body)
 status = handler(event, LocalContext())["statusCode"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,13 @@ def photo_bytes(name: str) -> bytes:
 def event(name: str) -> dict[str, Any]:
     """One of events/*.json, the same files `sam local invoke -e` takes."""
     return load_event(EVENTS / f"{name}.json")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on now, for a server a test is about to start."""
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
 
 
 @pytest.fixture

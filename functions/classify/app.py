@@ -1,7 +1,6 @@
-"""Lambda entry point. The handler and its resolver live in the imagerec package, so the
-local server and `imagerec invoke` run exactly this code; importing it loads and warms the
-model in the init phase."""
+"""Lambda entry point. Building the handler here, at module scope, loads and warms the model in
+the init phase; `imagerec serve` and `imagerec invoke` build theirs with the same function."""
 
-from imagerec.api import handler
+from imagerec.api import load_handler
 
-__all__ = ["handler"]
+handler = load_handler()

@@ -18,8 +18,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from imagerec.server import DRAIN_LIMIT, ImagerecHTTPServer, free_port
-from tests.conftest import ROOT, photo_bytes
+from imagerec.server import DRAIN_LIMIT, ImagerecHTTPServer
+from imagerec.settings import Settings
+from tests.conftest import ROOT, free_port, photo_bytes
 
 pytestmark = pytest.mark.integration
 
@@ -28,12 +29,13 @@ os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[tuple[ImagerecHTTPServer, io.StringIO]]:
-    from imagerec.api import handler, settings
+    from imagerec.api import load_handler
 
+    settings = Settings.from_env()
     log = io.StringIO()
     httpd = ImagerecHTTPServer(
         ("127.0.0.1", 0),
-        handler,
+        load_handler(settings),
         site_dir=ROOT / "site",
         max_body_bytes=settings.max_body_bytes,
         log_stream=log,

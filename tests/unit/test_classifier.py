@@ -14,7 +14,7 @@ from imagerec.models import MATCH_TOLERANCE, compare_outputs, get_spec
 from imagerec.preprocess import preprocess
 from tests.conftest import PHOTOS, photo_bytes
 
-pytestmark = pytest.mark.unit
+pytestmark = [pytest.mark.unit, pytest.mark.model]
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import pytest
 from imagerec.cli import main
 from tests.conftest import EVENTS, PHOTOS
 
-pytestmark = pytest.mark.unit
+pytestmark = [pytest.mark.unit, pytest.mark.model]
 
 
 def test_classify_prints_label_and_percent_lines(capsys: pytest.CaptureFixture[str]) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from imagerec.errors import ModelError
+from imagerec.errors import ConfigError
 from imagerec.settings import Settings, default_threads
 
 pytestmark = pytest.mark.unit
@@ -48,7 +48,7 @@ def test_explicit_arguments_win_over_the_environment() -> None:
     [{"IMAGEREC_RUNTIME": "onnx"}, {"IMAGEREC_THREADS": "many"}, {"IMAGEREC_MAX_BYTES": "0"}],
 )
 def test_bad_settings_fail_with_a_message(env: dict[str, str]) -> None:
-    with pytest.raises(ModelError, match="Expected"):
+    with pytest.raises(ConfigError, match="Expected"):
         Settings.from_env(env)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from imagerec.errors import InvalidArgument, ModelError, ModelNotBuilt
+from imagerec.errors import ConfigError, InvalidArgument, ModelNotBuilt
 from imagerec.intake import decode_image
 from imagerec.models import Artefact, build_artefact, find_artefact, get_spec, is_custom_model
 from imagerec.preprocess import preprocess
@@ -164,13 +164,13 @@ class Classifier:
         }
 
 
-def choose_runtime(artefact: Artefact, settings: Settings, pool_size: int = 1) -> Runtime:
+def choose_runtime(artefact: Artefact, settings: Settings) -> Runtime:
     """'auto' serves with LiteRT when its answers were checked to match Keras at build time."""
     wanted = settings.runtime
     if wanted == "auto":
         wanted = "litert" if artefact.manifest.litert_matches else "keras"
     if wanted == "litert":
-        return LiteRTRuntime(artefact.path("tflite"), threads=settings.threads, pool_size=pool_size)
+        return LiteRTRuntime(artefact.path("tflite"), threads=settings.threads)
     return KerasRuntime(artefact.path("keras"), threads=settings.threads)
 
 
@@ -180,7 +180,6 @@ def load_classifier(
     runtime: str | None = None,
     settings: Settings | None = None,
     build: bool = True,
-    pool_size: int = 1,
 ) -> Classifier:
     """Load a model by name (default: the embedded EfficientNet-Lite0).
 
@@ -199,7 +198,7 @@ def load_classifier(
                 f"`imagerec build-model {model}` (or `make setup`)."
             )
         artefact = build_artefact(model, settings.cache_dir, labels_file=settings.labels_file)
-    return Classifier(artefact, choose_runtime(artefact, settings, pool_size), settings)
+    return Classifier(artefact, choose_runtime(artefact, settings), settings)
 
 
 def _override(settings: Settings, name: str | None, runtime: str | None) -> Settings:
@@ -208,6 +207,6 @@ def _override(settings: Settings, name: str | None, runtime: str | None) -> Sett
         changes["model"] = name
     if runtime is not None:
         if runtime not in RUNTIMES:
-            raise ModelError(f"Expected a runtime in {', '.join(RUNTIMES)}, received: {runtime!r}")
+            raise ConfigError(f"Expected a runtime in {', '.join(RUNTIMES)}, received: {runtime!r}")
         changes["runtime"] = runtime
     return replace(settings, **changes) if changes else settings

@@ -7,10 +7,12 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from imagerec.errors import ImagerecError, InvalidArgument
+from imagerec.errors import ConfigError, ImagerecError
+from imagerec.settings import Settings
 
 
 def _quiet_powertools() -> None:
@@ -42,10 +44,10 @@ class _FileProblem(Exception):
         self.message = message
 
 
-def cmd_classify(args: argparse.Namespace) -> int:
+def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
     from imagerec.classifier import load_classifier
 
-    classifier = load_classifier(args.model, runtime=args.runtime)
+    classifier = load_classifier(args.model, runtime=args.runtime, settings=settings)
     top_k = classifier.check_top_k(args.top_k)
     failures = 0
     for index, path in enumerate(args.photos):
@@ -72,11 +74,9 @@ def cmd_classify(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def cmd_models(args: argparse.Namespace) -> int:
+def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
     from imagerec.models import REGISTRY, find_artefact
-    from imagerec.settings import Settings
 
-    settings = Settings.from_env()
     rows: list[dict[str, Any]] = []
     for name, spec in REGISTRY.items():
         artefact = find_artefact(settings.cache_dir, name)
@@ -101,23 +101,29 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_build_model(args: argparse.Namespace) -> int:
-    from imagerec.models import build_artefact
-    from imagerec.settings import Settings
+def cmd_build_model(args: argparse.Namespace, settings: Settings) -> int:
+    from imagerec.models import build_artefact, export_for_litert
 
-    settings = Settings.from_env()
     name = args.name or settings.model
     labels = Path(args.labels) if args.labels else settings.labels_file
     artefact = build_artefact(name, settings.cache_dir, labels_file=labels, force=args.force)
+    if args.export:
+        artefact = export_for_litert(artefact, Path(args.export))
+    elif args.require_litert and not artefact.manifest.litert_matches:
+        raise ConfigError(
+            f"LiteRT's answers for {artefact.manifest.name} did not match Keras': "
+            f"{artefact.manifest.litert_check}"
+        )
     print(artefact.directory)
     return 0
 
 
-def cmd_invoke(args: argparse.Namespace) -> int:
+def cmd_invoke(args: argparse.Namespace, settings: Settings) -> int:
     _quiet_powertools()
-    from imagerec.api import handler
+    from imagerec.api import load_handler
     from imagerec.events import LocalContext, load_event
 
+    handler = load_handler(settings)
     failures = 0
     for path in args.events:
         try:
@@ -131,14 +137,15 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     _quiet_powertools()
     from imagerec.server import serve
 
     if args.workers < 1:
-        raise InvalidArgument(f"Expected --workers >= 1, received: {args.workers}")
-    site = Path(args.site) if args.site else None
-    serve(args.host, args.port, site_dir=site, workers=args.workers)
+        raise ConfigError(f"Expected --workers >= 1, received: {args.workers}")
+    if args.site:
+        settings = replace(settings, site_dir=Path(args.site))
+    serve(args.host, args.port, settings, workers=args.workers)
     return 0
 
 
@@ -164,6 +171,17 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("name", nargs="?", help="model name or .keras file (default: embedded)")
     build.add_argument("--labels", help="labels file, one per line (for a .keras model)")
     build.add_argument("--force", action="store_true", help="rebuild even if already built")
+    build.add_argument(
+        "--require-litert",
+        action="store_true",
+        help="fail unless LiteRT's answers matched Keras' at build time",
+    )
+    build.add_argument(
+        "--export",
+        metavar="DIR",
+        help="also copy what LiteRT serves (no Keras model) to DIR/<name>; implies "
+        "--require-litert (the Lambda image ships this copy)",
+    )
     build.set_defaults(run=cmd_build_model)
 
     invoke = commands.add_parser("invoke", help="run API Gateway events through the handler")
@@ -184,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return int(args.run(args))
+        return int(args.run(args, Settings.from_env()))
     except ImagerecError as error:
         _error_line("imagerec", error.code, error.message)
         return 2

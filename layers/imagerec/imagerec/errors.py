@@ -76,6 +76,12 @@ class UnsupportedFormat(ImagerecError):
 # --- operator errors: configuration or build (not client input) -------------------------
 
 
+class ConfigError(ImagerecError):
+    """A setting (an IMAGEREC_* variable or a command-line value) is invalid."""
+
+    code = "config_error"
+
+
 class ModelError(ImagerecError):
     code = "model_error"
 

@@ -17,7 +17,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,7 +49,6 @@ class ModelSpec:
     # Builds the Keras model with its weights; ``pretrained=False`` gives random weights, for
     # tests of the build pipeline that cannot download anything.
     build: Callable[[bool], keras.Model]
-    downloads_weights: bool = False
 
 
 def _efficientnet_lite0(pretrained: bool) -> keras.Model:
@@ -76,7 +75,6 @@ def _app(name: str, attr: str, mode: str, size: int = 224, resize: str = "biline
         description=f"keras.applications.{attr} (ImageNet weights, downloaded at build time)",
         preprocessing=Preprocessing(size=size, crop_fraction=0.875, resize=resize, mode=mode),  # type: ignore[arg-type]
         build=_keras_application(attr, size),
-        downloads_weights=True,
     )
 
 
@@ -344,3 +342,25 @@ def build_artefact(
         raise
     progress(f"built {manifest.name} in {directory}")
     return Artefact(directory, manifest)
+
+
+def export_for_litert(artefact: Artefact, destination: Path) -> Artefact:
+    """Copy what LiteRT serves (the .tflite file, labels, manifest) to ``destination/<name>``.
+
+    Refuses an artefact whose LiteRT answers did not match Keras at build time: the copy has
+    no Keras model, so nothing could serve it correctly. The Lambda image ships this copy.
+    """
+    manifest = artefact.manifest
+    if not manifest.litert_matches:
+        raise ModelError(
+            f"LiteRT's answers for {manifest.name} did not match Keras' at build time "
+            f"({manifest.litert_check}); it cannot be served by LiteRT alone."
+        )
+    files = {kind: name for kind, name in manifest.files.items() if kind != "keras"}
+    target = destination / manifest.name
+    target.mkdir(parents=True, exist_ok=True)
+    for name in files.values():
+        shutil.copyfile(artefact.directory / name, target / name)
+    exported = replace(manifest, files=files)
+    (target / MANIFEST).write_text(exported.to_json(), encoding="utf-8")
+    return Artefact(target, exported)

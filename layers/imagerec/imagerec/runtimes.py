@@ -7,9 +7,7 @@ LiteRT (XNNPACK) is the fast one and needs no TensorFlow; Keras through a compil
 from __future__ import annotations
 
 import os
-import queue
-from collections.abc import Iterator
-from contextlib import contextmanager
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -44,15 +42,13 @@ class _Slot:
 
 
 class LiteRTRuntime:
-    """LiteRT interpreters, one per concurrent caller.
-
-    An interpreter is not thread-safe, so concurrent requests (the local server) each borrow
-    one from a pool instead of queueing on a lock; Lambda sends one request at a time.
-    """
+    """One LiteRT interpreter. It is not thread-safe, so calls take turns on a lock: a
+    Lambda environment sends one request at a time, and the local server scales with
+    processes (``serve --workers``), each with its own interpreter."""
 
     name = "litert"
 
-    def __init__(self, path: Path, *, threads: int, pool_size: int = 1) -> None:
+    def __init__(self, path: Path, *, threads: int) -> None:
         try:
             from ai_edge_litert.interpreter import Interpreter
         except ImportError as error:
@@ -60,46 +56,24 @@ class LiteRTRuntime:
                 "The LiteRT runtime needs the ai-edge-litert package; install it or set "
                 "IMAGEREC_RUNTIME=keras."
             ) from error
-        self._path = path
-        self._interpreter_class = Interpreter
-        self._threads = threads
-        self._pool: queue.LifoQueue[_Slot] = queue.LifoQueue()
-        first = self._new_slot()
-        self._pool.put(first)
-        for _ in range(pool_size - 1):
-            self._pool.put(self._new_slot())
-        shape = first.interpreter.get_input_details()[0]["shape"]
-        self.input_size = int(shape[1])
-        self.num_classes = int(first.interpreter.get_output_details()[0]["shape"][-1])
-
-    def _new_slot(self) -> _Slot:
         try:
-            interpreter = self._interpreter_class(
-                model_path=os.fspath(self._path), num_threads=self._threads
-            )
+            interpreter = Interpreter(model_path=os.fspath(path), num_threads=threads)
             interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as error:
-            raise ModelError(f"LiteRT cannot load {self._path}: {error}") from error
+            raise ModelError(f"LiteRT cannot load {path}: {error}") from error
         # get_input_details() builds dicts of quantisation and sparsity data on every call;
         # the indices never change, so read them once.
         inp = interpreter.get_input_details()[0]
         out = interpreter.get_output_details()[0]
-        return _Slot(interpreter, int(inp["index"]), int(out["index"]), int(inp["shape"][0]))
-
-    @contextmanager
-    def _borrow(self) -> Iterator[_Slot]:
-        try:
-            slot = self._pool.get_nowait()
-        except queue.Empty:
-            slot = self._new_slot()
-        try:
-            yield slot
-        finally:
-            self._pool.put(slot)
+        self._slot = _Slot(interpreter, int(inp["index"]), int(out["index"]), int(inp["shape"][0]))
+        self._lock = threading.Lock()
+        self.input_size = int(inp["shape"][1])
+        self.num_classes = int(out["shape"][-1])
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         batch = _check_batch(batch, self.input_size)
-        with self._borrow() as slot:
+        with self._lock:
+            slot = self._slot
             interpreter = slot.interpreter
             if batch.shape[0] != slot.batch:
                 interpreter.resize_tensor_input(slot.input_index, batch.shape, strict=False)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from imagerec.events import LocalContext, http_event, response_body
+from imagerec.settings import Settings
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -45,9 +46,6 @@ CHUNK = 64 * 1024
 
 
 def default_site_dir() -> Path:
-    configured = os.environ.get("IMAGEREC_SITE_DIR")
-    if configured:
-        return Path(configured)
     here = Path.cwd() / "site"
     if (here / "index.html").is_file():
         return here
@@ -257,7 +255,7 @@ class ImagerecHTTPServer(ThreadingHTTPServer):
             return self.handler(event, LocalContext())
 
 
-def serve(host: str, port: int, *, site_dir: Path | None = None, workers: int = 1) -> None:
+def serve(host: str, port: int, settings: Settings, *, workers: int = 1) -> None:
     """Serve until Ctrl-C or SIGTERM, in this process or in ``workers`` pre-forked ones.
 
     Each worker is one process with its own handler and model, as one Lambda execution
@@ -275,13 +273,10 @@ def serve(host: str, port: int, *, site_dir: Path | None = None, workers: int = 
 
     signal.signal(signal.SIGTERM, stop)
     if workers <= 1:
-        _serve_forever(listener, site_dir)
+        _serve_forever(listener, settings)
         print("imagerec: stopped", flush=True)
         return
-    # Split the CPUs between the workers unless the operator chose the threads.
-    if not os.environ.get("IMAGEREC_THREADS"):
-        cpus = len(os.sched_getaffinity(0))
-        os.environ["IMAGEREC_THREADS"] = str(max(1, cpus // workers))
+    settings = settings.per_worker(workers)
     children: list[int] = []
     try:
         for _ in range(workers):
@@ -289,7 +284,7 @@ def serve(host: str, port: int, *, site_dir: Path | None = None, workers: int = 
             if pid == 0:  # pragma: no cover - runs in the child
                 code = 0
                 try:
-                    _serve_forever(listener, site_dir)
+                    _serve_forever(listener, settings)
                 except BaseException:
                     code = 1
                 os._exit(code)
@@ -309,13 +304,13 @@ def serve(host: str, port: int, *, site_dir: Path | None = None, workers: int = 
         print("imagerec: stopped", flush=True)
 
 
-def _serve_forever(listener: socket.socket, site_dir: Path | None) -> None:
-    from imagerec.api import handler, settings
+def _serve_forever(listener: socket.socket, settings: Settings) -> None:
+    from imagerec.api import load_handler
 
     server = ImagerecHTTPServer(
         listener.getsockname()[:2],
-        handler,
-        site_dir=site_dir or default_site_dir(),
+        load_handler(settings),
+        site_dir=settings.site_dir or default_site_dir(),
         max_body_bytes=settings.max_body_bytes,
         listener=listener,
     )
@@ -325,9 +320,3 @@ def _serve_forever(listener: socket.socket, site_dir: Path | None) -> None:
         pass
     finally:
         server.server_close()
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])

@@ -1,6 +1,7 @@
 """Settings, read once from the environment, with defaults that need no configuration.
 
-An explicit argument always wins over the environment (``Settings.from_env(**overrides)``).
+This is the only module that reads ``os.environ``. An explicit argument always wins over the
+environment (``Settings.from_env(**overrides)``); a bad value raises ``ConfigError``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, get_args
 
-from imagerec.errors import ModelError
+from imagerec.errors import ConfigError
 
 RuntimeName = Literal["auto", "litert", "keras"]
 RUNTIMES: tuple[str, ...] = get_args(RuntimeName)
@@ -46,9 +47,9 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> i
     try:
         value = int(raw.replace("_", ""))
     except ValueError:
-        raise ModelError(f"Expected {name} to be an integer, received: {raw!r}") from None
+        raise ConfigError(f"Expected {name} to be an integer, received: {raw!r}") from None
     if value < minimum:
-        raise ModelError(f"Expected {name} >= {minimum}, received: {value}")
+        raise ConfigError(f"Expected {name} >= {minimum}, received: {value}")
     return value
 
 
@@ -56,30 +57,42 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> i
 class Settings:
     model: str = DEFAULT_MODEL
     runtime: RuntimeName = "auto"
-    threads: int = 1
+    threads: int = field(default_factory=lambda: default_threads(os.environ))
     max_bytes: int = 10_000_000
     max_pixels: int = 40_000_000
     default_top_k: int = 5
     max_top_k: int = 20
     cache_dir: Path = field(default_factory=lambda: default_cache_dir(os.environ))
     labels_file: Path | None = None
+    # The page `imagerec serve` serves; None means ./site, else the repository's site/.
+    site_dir: Path | None = None
+    metrics_namespace: str = "Imagerec"
     on_lambda: bool = False
+    # True when IMAGEREC_THREADS chose the threads: then nothing divides them up.
+    threads_chosen: bool = False
 
     @property
     def max_body_bytes(self) -> int:
         """Cap on a whole HTTP body: one image, base64-inflated, plus room for form framing."""
         return math.ceil(self.max_bytes * 4 / 3) + 64 * 1024
 
+    def per_worker(self, workers: int) -> Settings:
+        """The settings of one of ``workers`` processes: the CPUs split between them."""
+        if self.threads_chosen or workers <= 1:
+            return self
+        return replace(self, threads=max(1, self.threads // workers))
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         env = os.environ if env is None else env
         runtime = env.get("IMAGEREC_RUNTIME", "auto").strip().lower() or "auto"
         if runtime not in RUNTIMES:
-            raise ModelError(
+            raise ConfigError(
                 f"Expected IMAGEREC_RUNTIME in {', '.join(RUNTIMES)}, received: {runtime!r}"
             )
         labels = env.get("IMAGEREC_LABELS", "").strip()
         cache = env.get("IMAGEREC_CACHE_DIR", "").strip()
+        site = env.get("IMAGEREC_SITE_DIR", "").strip()
         settings = cls(
             model=env.get("IMAGEREC_MODEL", "").strip() or DEFAULT_MODEL,
             runtime=runtime,  # type: ignore[arg-type]  # checked against RUNTIMES above
@@ -88,7 +101,10 @@ class Settings:
             max_pixels=_int(env, "IMAGEREC_MAX_PIXELS", cls.max_pixels),
             cache_dir=Path(cache) if cache else default_cache_dir(env),
             labels_file=Path(labels) if labels else None,
+            site_dir=Path(site) if site else None,
+            metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE", "").strip() or "Imagerec",
             on_lambda=bool(env.get("AWS_LAMBDA_FUNCTION_NAME")),
+            threads_chosen=bool(env.get("IMAGEREC_THREADS", "").strip()),
         )
         given = {key: value for key, value in overrides.items() if value is not None}
         return replace(settings, **given) if given else settings  # type: ignore[arg-type]

@@ -1,0 +1,76 @@
+"""A small stand-in for the classifier, so the API's tests run in milliseconds without a built
+model. It is no mock: it decodes with the real intake (the same limits and errors) and answers
+with the colour names nearest the image's mean colour, so a test can tell images apart."""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
+
+import numpy as np
+
+from imagerec.classifier import Classification, ImageInfo, Prediction, Span, top_k_predictions
+from imagerec.errors import InvalidArgument
+from imagerec.intake import decode_image
+from imagerec.settings import Settings
+
+# 24 colours: enough labels for the API's largest top_k (20).
+PALETTE: dict[str, tuple[int, int, int]] = {
+    "red": (255, 0, 0), "green": (0, 128, 0), "blue": (0, 0, 255), "yellow": (255, 255, 0),
+    "cyan": (0, 255, 255), "magenta": (255, 0, 255), "black": (0, 0, 0),
+    "white": (255, 255, 255), "grey": (128, 128, 128), "orange": (255, 165, 0),
+    "purple": (128, 0, 128), "brown": (139, 69, 19), "pink": (255, 192, 203),
+    "lime": (0, 255, 0), "navy": (0, 0, 128), "teal": (0, 128, 128), "olive": (128, 128, 0),
+    "maroon": (128, 0, 0), "silver": (192, 192, 192), "gold": (255, 215, 0),
+    "beige": (245, 245, 220), "coral": (255, 127, 80), "indigo": (75, 0, 130),
+    "violet": (238, 130, 238),
+}  # fmt: skip
+LABELS = tuple(PALETTE)
+_COLOURS = np.array(list(PALETTE.values()), dtype=np.float64)
+
+
+def _no_span(name: str) -> AbstractContextManager[object]:
+    return nullcontext()
+
+
+class StandInClassifier:
+    name = "stand-in"
+    runtime = "colour"
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings(threads=1)
+        self.warm = True
+        self.calls = 0
+
+    def check_top_k(self, top_k: int) -> int:
+        limit = min(self.settings.max_top_k, len(LABELS))
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= limit:
+            raise InvalidArgument(f"Expected top_k between 1 and {limit}, received: {top_k!r}")
+        return top_k
+
+    def probabilities(self, pixels: np.ndarray) -> np.ndarray:
+        mean = pixels.reshape(-1, 3).mean(axis=0)
+        logits = -np.linalg.norm(_COLOURS - mean, axis=1) / 16
+        weights = np.exp(logits - logits.max())
+        return weights / weights.sum()
+
+    def classify(self, data: bytes, top_k: int = 5, *, span: Span = _no_span) -> Classification:
+        top_k = self.check_top_k(top_k)
+        self.calls += 1
+        with span("decode"):
+            image = decode_image(
+                data, max_bytes=self.settings.max_bytes, max_pixels=self.settings.max_pixels
+            )
+        predictions: list[Prediction] = top_k_predictions(
+            self.probabilities(image.pixels), LABELS, top_k
+        )
+        return Classification(
+            model=self.name,
+            runtime=self.runtime,
+            predictions=predictions,
+            image=ImageInfo(image.width, image.height, image.format),
+            timing_ms={"decode": 0.0, "preprocess": 0.0, "inference": 0.0, "total": 0.0},
+        )
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "runtime": self.runtime, "num_labels": len(LABELS)}

@@ -1,0 +1,115 @@
+"""The handler over the real model, built by the composition root as Lambda's init builds it:
+the event files and real photos get the reference network's answers."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from imagerec.api import Handler, load_handler
+from imagerec.events import LocalContext, http_event
+from imagerec.settings import Settings
+from tests.conftest import event, photo_bytes
+from tests.images import encode, red_blue
+
+pytestmark = [pytest.mark.unit, pytest.mark.model]
+
+CATS = {"tiger cat", "Egyptian cat", "tabby"}
+
+
+@pytest.fixture(scope="module")
+def handler() -> Handler:
+    return load_handler(Settings.from_env())
+
+
+def answer(handler: Handler, raw_event: dict[str, Any]) -> tuple[int, Any]:
+    response = handler(raw_event, LocalContext())
+    return response["statusCode"], json.loads(response["body"])
+
+
+def post(handler: Handler, body: bytes, target: str = "/api/classify") -> tuple[int, Any]:
+    headers = {"content-type": "application/octet-stream"}
+    return answer(handler, http_event("POST", target, headers, body))
+
+
+def test_jpeg_event_is_espresso(handler: Handler) -> None:
+    status, result = answer(handler, event("classify-jpeg"))
+    assert status == 200
+    assert result["predictions"][0]["label"] == "espresso"
+    assert result["model"] == {"name": "efficientnet_lite0", "runtime": "litert"}
+
+
+def test_multipart_event_labels_each_file(handler: Handler) -> None:
+    _, body = answer(handler, event("classify-multipart"))
+    first, second = body["results"]
+    assert first["predictions"][0]["label"] == "espresso"
+    assert second["predictions"][0]["label"] in CATS
+
+
+def test_health_names_the_warm_model(handler: Handler) -> None:
+    _, body = answer(handler, event("health"))
+    assert body == {
+        "status": "ok",
+        "model": "efficientnet_lite0",
+        "runtime": "litert",
+        "warm": True,
+    }
+
+
+@pytest.mark.parametrize("encoding", ["raw", "json"])
+def test_real_photo_in_each_encoding(handler: Handler, encoding: str) -> None:
+    data = photo_bytes("chelsea")
+    if encoding == "raw":
+        status, result = post(handler, data, "/api/classify?top_k=12")
+    else:
+        document = {"image": base64.b64encode(data).decode(), "top_k": 12}
+        raw = http_event(
+            "POST",
+            "/api/classify",
+            {"content-type": "application/json"},
+            json.dumps(document).encode(),
+        )
+        status, result = answer(handler, raw)
+    assert status == 200
+    assert len(result["predictions"]) == 12
+    assert result["predictions"][0]["label"] in CATS
+
+
+def _photo(mode: str | None = None) -> Image.Image:
+    with Image.open(io.BytesIO(photo_bytes("coffee"))) as im:
+        im = im.convert("RGB")
+        return im.convert(mode) if mode else im
+
+
+def _exif_rotated() -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored rotated; viewers turn it 90° clockwise
+    return encode(_photo().transpose(Image.Transpose.ROTATE_90), "JPEG", exif=exif.tobytes())
+
+
+def _animated_gif() -> bytes:
+    frames = [_photo().convert("P"), red_blue(600, 400).convert("P")]
+    return encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+
+
+ODD_COLOUR = {
+    "cmyk-jpeg": lambda: encode(_photo("CMYK"), "JPEG"),
+    "palette-png": lambda: encode(_photo().quantize(256), "PNG"),
+    "rgba-webp": lambda: encode(_photo("RGBA"), "WEBP"),
+    "animated-gif": _animated_gif,
+    "exif-rotated-jpeg": _exif_rotated,
+    "bmp": lambda: encode(_photo(), "BMP"),
+    "tiff": lambda: encode(_photo(), "TIFF"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ODD_COLOUR))
+def test_odd_colour_photos_are_still_espresso(handler: Handler, name: str) -> None:
+    status, result = post(handler, ODD_COLOUR[name]())
+    assert status == 200
+    assert result["predictions"][0]["label"] == "espresso"
