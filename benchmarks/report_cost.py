@@ -167,10 +167,12 @@ def readme_line(results: Json) -> str:
     if "small" not in costs:
         return ""
     x86, arm = costs["small"]["per_million"]["x86_64"], costs["small"]["per_million"]["arm64"]
+    threads = costs["small"]["basis"]["threads"]
     return (
-        f"On Lambda ({costs['small']['basis']['memory_mb']} MB, HTTP API, {PRICES.region} list "
-        f"prices) a million 640×480 photos cost about {usd(x86['total_usd'])} on x86_64 and "
-        f"{usd(arm['total_usd'])} on arm64 (arm64 assumes the same duration; it cannot be "
-        f"measured here), against {usd(costs['rekognition_usd'])} for Amazon Rekognition "
-        "DetectLabels."
+        f"On Lambda ({costs['small']['basis']['memory_mb']} MB, so {threads} thread"
+        f"{'s' if threads > 1 else ''}; HTTP API; {PRICES.region} list prices) a million "
+        f"640×480 photos cost about {usd(x86['total_usd'])} on x86_64 and "
+        f"{usd(arm['total_usd'])} on arm64, from this machine's time per image (arm64's cannot "
+        "be measured here: its figure assumes the same duration), against "
+        f"{usd(costs['rekognition_usd'])} for Amazon Rekognition DetectLabels."
     )
