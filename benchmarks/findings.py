@@ -96,7 +96,7 @@ def served_sentence(results: Json) -> str:
     for size, name in (("small", "640×480"), ("big", "12 MP")):
         extra = served[size]["p50"] - warm[size]["p50"]
         lines.append(
-            f"a {name} photo takes {fmt(served[size]['p50'])} ms p50 (rounds "
+            f"a {name} photo takes {fmt(served[size]['p50'])} ms p50 (round p50s "
             f"{span(served[size]['round_p50'])}), {fmt(abs(extra))} ms "
             f"{'more' if extra >= 0 else 'less'} than in-process ({fmt(warm[size]['p50'])} ms)"
         )
