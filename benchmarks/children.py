@@ -11,6 +11,7 @@ runs before the first answer.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import os
@@ -95,14 +96,30 @@ def load_handler(app: Path) -> Callable[[Json, Any], Json]:
 
 def handler(app: Path, small: list[Path], big: list[Path], reps: int, big_reps: int) -> Json:
     """The warm Lambda path: API Gateway events through the function's handler, timed per
-    invocation, with the settings (thread count included) that the environment gives."""
-    from imagerec.events import LocalContext, http_event
+    invocation, with the settings (thread count included) that the environment gives.
+
+    Metrics stay on, as on Lambda: their JSON goes to stdout, here to /dev/null, so that
+    stdout carries only this child's answer."""
     from imagerec.settings import Settings
 
-    began = time.perf_counter()
-    invoke = load_handler(app)
-    result: Json = {"load_s": round(time.perf_counter() - began, 3)}
+    with Path(os.devnull).open("w") as sink, contextlib.redirect_stdout(sink):
+        began = time.perf_counter()
+        invoke = load_handler(app)
+        result: Json = {"load_s": round(time.perf_counter() - began, 3)}
+        result.update(invocations(invoke, small, big, reps, big_reps))
     result["threads"] = Settings.from_env().threads
+    result["peak_rss_mb"] = peak_rss_mb()
+    return result
+
+
+def invocations(
+    invoke: Callable[[Json, Any], Json], small: list[Path], big: list[Path], reps: int,
+    big_reps: int,
+) -> Json:  # fmt: skip
+    """Each photo size: a first call, then ``reps`` timed invocations and their stages."""
+    from imagerec.events import LocalContext, http_event
+
+    result: Json = {}
     for label, photos, count in (("small", small, reps), ("big", big, big_reps)):
         events = [
             http_event("POST", "/api/classify", {"content-type": "image/jpeg"}, p.read_bytes())
@@ -121,7 +138,6 @@ def handler(app: Path, small: list[Path], big: list[Path], reps: int, big_reps: 
             for stage, ms in json.loads(response["body"]).get("timing_ms", {}).items():
                 stages.setdefault(stage, []).append(ms)
         result[label] = {"wall": wall, "stages": stages}
-    result["peak_rss_mb"] = peak_rss_mb()
     return result
 
 

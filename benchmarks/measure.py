@@ -52,8 +52,13 @@ def measure_lambda(plan: Plan, photos: dict[str, list[Path]]) -> Json:
 
     Lambda bills each invocation's duration rounded up to the next millisecond, so the
     figure for cost is the mean of the rounded-up durations (a sum, not a median)."""
-    env = handler_env(
-        IMAGEREC_RUNTIME="litert", AWS_LAMBDA_FUNCTION_MEMORY_SIZE=str(plan.lambda_memory_mb)
+    env = child_env(
+        IMAGEREC_RUNTIME="litert",
+        AWS_LAMBDA_FUNCTION_MEMORY_SIZE=str(plan.lambda_memory_mb),
+        # The template's Powertools settings; metrics stay on as on Lambda.
+        POWERTOOLS_SERVICE_NAME="imagerec",
+        POWERTOOLS_METRICS_NAMESPACE="Imagerec",
+        POWERTOOLS_TRACER_CAPTURE_RESPONSE="false",
     )
     runs: list[Json] = []
     for round_no in range(plan.rounds):

@@ -31,8 +31,9 @@ def lambda_section(results: Json) -> list[str]:
         f"`functions/classify/app.py`'s handler, invoked with API Gateway events in a process "
         f"that sees {measured['memory_mb']} MB of Lambda memory, so imagerec runs "
         f"{measured['threads']} inference thread{'s' if measured['threads'] > 1 else ''}, as "
-        "on Lambda. *Billed* is the mean of the per-invocation times rounded up to the next",
-        "millisecond, as Lambda bills.",
+        "on Lambda, with the template's Powertools settings (metrics on; X-Ray tracing is off "
+        "outside Lambda). *Billed* is the mean of the per-invocation times rounded up to the "
+        "next millisecond, as Lambda bills.",
         "",
         "| photo | p50 | p95 | min | billed (mean) | decode | preprocess | inference | "
         "round p50s |",
@@ -117,7 +118,7 @@ def cost_section(results: Json) -> list[str]:
         row = costs[size]
         x86, arm = row["per_million"]["x86_64"], row["per_million"]["arm64"]
         lines.append(
-            f"| {name} | {fmt(row['billed_ms'], 0)} | {fmt(x86['gb_s'], 0)} | "
+            f"| {name} | {fmt(row['billed_ms'])} | {fmt(x86['gb_s'], 0)} | "
             f"{row['http_api_requests']} | {usd(x86['total_usd'])} | {usd(arm['total_usd'])} | "
             f"{usd(costs['rekognition_usd'])} |"
         )
