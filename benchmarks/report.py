@@ -202,6 +202,7 @@ def machine(results: Json) -> list[str]:
         "```sh",
         "make bench                                  # full run, ~8 min on 2 cores",
         ".venv/bin/python -m benchmarks --quick      # a shorter run",
+        ".venv/bin/python -m benchmarks --smoke --out /tmp/bench   # every step once; no figures",
         ".venv/bin/python -m benchmarks.report       # re-render the docs from results.json",
         ".venv/bin/python -m benchmarks.report --check   # are the docs those of results.json?",
         "```",
