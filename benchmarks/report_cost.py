@@ -6,6 +6,7 @@ from __future__ import annotations
 from benchmarks.cost import PRICES, SOURCES, lambda_costs
 from benchmarks.findings import fmt, span
 from benchmarks.plan import Json
+from imagerec.settings import LAMBDA_MB_PER_VCPU
 
 SIZES = (("small", "640×480"), ("big", "12 MP"))
 
@@ -76,6 +77,17 @@ def basis_text(costs: Json) -> str:
     )
 
 
+def share_text(memory_mb: int) -> str:
+    """Below 1,769 MB a function gets less than one vCPU, so it runs slower than measured."""
+    if memory_mb >= LAMBDA_MB_PER_VCPU:
+        return ""
+    share = memory_mb / LAMBDA_MB_PER_VCPU
+    return (
+        f"At this size the function gets {share:.0%} of a vCPU, so it would run more slowly "
+        "than the one full core measured here. "
+    )
+
+
 def big_composed(costs: Json) -> str:
     big = costs.get("big")
     if not big or big["basis"]["kind"] != "composed":
@@ -106,6 +118,7 @@ def cost_section(results: Json) -> list[str]:
         f"Memory: {basis['memory_mb']} MB (the template's default), which gives "
         f"{basis['threads']} inference thread{'s' if basis['threads'] > 1 else ''} "
         "(memory ÷ 1,769 MB, rounded down, as imagerec's settings choose on Lambda). "
+        + share_text(basis["memory_mb"])
         + basis_text(costs),
         "",
         "| photo | billed ms | GB-s | HTTP API requests per photo | x86_64 | arm64 "

@@ -214,3 +214,10 @@ def test_committed_docs_are_those_of_the_committed_results() -> None:
     assert report.squash(report.readme_speed(results)) in report.squash(readme)
     doc = Path(report.DOC).read_text(encoding="utf-8")
     assert report.squash(report.render(results)) == report.squash(doc)
+
+
+def test_a_function_with_less_than_a_vcpu_is_said_to_run_slower() -> None:
+    results = synthetic()
+    assert "of a vCPU" not in report.render(results)
+    results["plan"]["lambda_memory_mb"] = 1024
+    assert "the function gets 58% of a vCPU" in report.render(results)
