@@ -53,8 +53,8 @@ check: lint typecheck check-template check-image-wheels  ## every static check
 test: setup check  ## lint, types, template checks, then every test (unit, integration, browser)
 	$(PY) -m pytest -q
 
-bench: setup  ## benchmarks: writes benchmarks/results.json and docs/benchmarks.md
-	$(PY) benchmarks/run.py
+bench: setup  ## benchmarks: writes benchmarks/results.json, docs/benchmarks.md and the README's speed line
+	$(PY) -m benchmarks
 
 events: $(STAMP)  ## regenerate events/*.json from the sample photos
 	$(PY) scripts/make_events.py

@@ -1,0 +1,302 @@
+"""docs/benchmarks.md and the README's speed paragraph, rendered from results.json alone.
+
+python -m benchmarks.report            # rewrite docs/benchmarks.md and the README paragraph
+python -m benchmarks.report --check    # exit 1 if either differs from the results
+python -m benchmarks.report --results /tmp/r.json --doc /tmp/b.md --readme /tmp/README.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+
+from benchmarks import findings, report_cost
+from benchmarks.findings import fmt, span
+from benchmarks.plan import CHART, DOC, README, RESULTS, Json
+
+SIZES = (("small", "640×480"), ("big", "12 MP"))
+# The README paragraph this module owns: from the line starting with it to the blank line.
+README_LEAD = "Speed, "
+NBSP = "\u00a0"
+
+
+def header(results: Json) -> list[str]:
+    return [
+        "# Benchmarks",
+        "",
+        "imagerec against the usual way (a Flask app calling Keras `MobileNetV2.predict` per",
+        "request), measured side by side in one run by `make bench`:"
+        f" {results['plan']['rounds']} rounds",
+        "of fresh processes and servers, medians and p95 pooled over the rounds. Rendered by",
+        "`python -m benchmarks.report` from `benchmarks/results.json` alone; do not edit by",
+        "hand. Differences under 5 % are reported as ties.",
+        "",
+        "![benchmarks](benchmarks.png)",
+        "",
+        "## Summary",
+        "",
+        f"- {findings.served_sentence(results)}",
+        f"- {findings.cold_sentence(results['cold'])}",
+        *[f"- {line}" for line in report_cost.summary_lines(results)],
+        "",
+    ]
+
+
+def targets(results: Json) -> list[str]:
+    lines = ["## Targets", "", "| target | goal | measured | |", "|---|---|---|---|"]
+    for row in results["targets"]:
+        verdict = "met" if row["met"] else f"**missed** by {row['missed_by_pct']:.0f} %"
+        lines.append(
+            f"| {row['target']} | {row['goal']} {row['unit']} | "
+            f"{fmt(row['measured'], 2)} {row['unit']} | {verdict} |"
+        )
+    why = findings.why_missed(results)
+    return [*lines, *(["", *why] if why else []), ""]
+
+
+def warm(results: Json) -> list[str]:
+    lines = [
+        "## Warm latency, in-process (ms)",
+        "",
+        "`classify(bytes)` after warm-up, with the threads imagerec chooses on this machine",
+        f"({results['machine']['cores']}); stage medians from `timing_ms`. The baseline is the",
+        "same decode → resize → `preprocess_input` → `model.predict` its Flask route runs.",
+        "",
+        "| variant | photo | p50 | p95 | min | decode | preprocess | inference | round p50s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    labels = {"litert": "imagerec LiteRT", "keras": "imagerec Keras",
+              "baseline": "baseline (MobileNetV2.predict)"}  # fmt: skip
+    for key, label in labels.items():
+        for size, name in SIZES:
+            row = results["warm"][key][size]
+            st = row["stages_p50"]
+            rounds = ", ".join(fmt(x) for x in row["round_p50"])
+            lines.append(
+                f"| {label} | {name} | {fmt(row['p50'])} | {fmt(row['p95'])} | "
+                f"{fmt(row['min'])} | {fmt(st.get('decode'))} | {fmt(st.get('preprocess'))} | "
+                f"{fmt(st.get('inference'))} | {rounds} |"
+            )
+    return [*lines, "", findings.warm_sentence(results["warm"]), ""]
+
+
+def cold(results: Json) -> list[str]:
+    cold, servers = results["cold"], results["servers"]
+    lines = [
+        "## Cold start (s)",
+        "",
+        "A new process until its first answer. *In-process*: `python -c` that imports",
+        "imagerec, loads the classifier and classifies one photo (the baseline: imports Keras,",
+        "builds MobileNetV2, predicts once). *Handler*: imports `functions/classify/app.py`",
+        "(the Lambda init phase: settings, load, warm-up) and invokes its handler with an API",
+        "Gateway event. *Server*: spawn until the first HTTP 200.",
+        "",
+        "| variant | in-process p50 | p95 | handler p50 | server p50 | peak RSS (MB) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for key, server, handler, label in (
+        ("litert", "imagerec-litert", "handler-litert", "imagerec LiteRT"),
+        ("keras", "imagerec-keras", "handler-keras", "imagerec Keras"),
+        ("baseline", "baseline", None, "baseline"),
+    ):
+        handler_p50 = cold[handler]["p50"] if handler else None
+        lines.append(
+            f"| {label} | {fmt(cold[key]['p50'], 2)} | {fmt(cold[key]['p95'], 2)} | "
+            f"{fmt(handler_p50, 2)} | {fmt(servers[server]['cold_start_s']['p50'], 2)} | "
+            f"{fmt(cold[key]['peak_rss_mb'])} |"
+        )
+    return [*lines, ""]
+
+
+def http(results: Json) -> list[str]:
+    servers, machine = results["servers"], results["machine"]
+    lines = [
+        "## HTTP on loopback (the served path)",
+        "",
+        "imagerec: `imagerec serve` (the Lambda handler behind `ThreadingHTTPServer`, one",
+        "invocation at a time per process); raw JPEG bodies POSTed to `/api/classify`.",
+        f"Baseline: `benchmarks/baseline_app.py` on {machine['baseline_server']}. Keep-alive",
+        f"connections, {results['plan']['level_seconds']:g} s per level per round.",
+        "",
+        "| server | 1 client | 4 clients | 16 clients | p50 / p95 at 4 (ms) | "
+        "640×480 p50 (ms) | 12 MP p50 (ms) | peak RSS (MB) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, server in servers.items():
+        lv = server["levels"]
+        lines.append(
+            f"| {name} | {fmt(lv['1']['images_per_s'])} | {fmt(lv['4']['images_per_s'])} | "
+            f"{fmt(lv['16']['images_per_s'])} | {fmt(lv['4']['latency_p50_ms'])} / "
+            f"{fmt(lv['4']['latency_p95_ms'])} | {fmt(server['small']['p50'])} | "
+            f"{fmt(server['big']['p50'])} | {fmt(server['peak_rss_mb'])} |"
+        )
+    lines += [
+        "",
+        "Throughput is images/s (median of the rounds). `imagerec-litert-2w` is",
+        "`imagerec serve --workers 2`: pre-forked processes sharing one socket; its RSS is",
+        "summed over the parent and the workers. The served path against the in-process",
+        "figures and the baseline is in the summary at the top.",
+    ]
+    workers = findings.workers_sentence(servers, machine["cores"])
+    if workers:
+        lines += ["", workers]
+    stages = servers["imagerec-litert"]["small"]["stages_p50"]
+    if stages:
+        text = ", ".join(f"{k} {fmt(v, 2)}" for k, v in stages.items())
+        lines += ["", f"Server-side stages for a 640×480 photo with LiteRT (ms, p50): {text}."]
+    return [*lines, ""]
+
+
+def onnx(results: Json) -> list[str]:
+    onnx = results.get("onnx", {})
+    lines = ["## ONNX Runtime (evaluation)", ""]
+    if "threads" not in onnx:
+        return [*lines, f"Skipped: {onnx.get('skipped', 'not measured')}.", ""]
+    lines += [
+        "The same model exported from the `.tflite` with tf2onnx, inference only on the",
+        "same preprocessed photos; each engine in its own process (two engines' thread",
+        "pools in one process spin against each other), alternating, every round (ms):",
+        "",
+        "| threads | ONNX Runtime p50 | p95 | LiteRT p50 | p95 | max Δp | same top-5 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for threads, row in onnx["threads"].items():
+        lines.append(
+            f"| {threads} | {fmt(row['onnxruntime']['p50'], 2)} | "
+            f"{fmt(row['onnxruntime']['p95'], 2)} | {fmt(row['litert']['p50'], 2)} | "
+            f"{fmt(row['litert']['p95'], 2)} | {row['max_abs_diff_vs_litert']:.1e} | "
+            f"{row['top5_equal']} |"
+        )
+    return [*lines, "", findings.onnx_sentence(onnx), ""]
+
+
+def machine(results: Json) -> list[str]:
+    m = results["machine"]
+    flags = ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in m["flags"].items())
+    pkgs = ", ".join(f"{k} {v}" for k, v in m["versions"].items())
+    photos = results["photos"]
+    sizes = ", ".join(f"{p['name']} {p['bytes'] / 1e6:.2f} MB" for p in photos["big"])
+    small_sizes = ", ".join(f"{p['bytes'] / 1e3:.0f} KB" for p in photos["small"])
+    arch = f" ({m['arch']})" if "arch" in m else ""
+    return [
+        "## Machine",
+        "",
+        f"- CPU: {m['cpu']}{arch}, {m['cores']} cores; {flags}",
+        f"- memory: {m['memory']}; Linux {m['kernel']}; Python {m['python']}",
+        f"- packages: {pkgs}",
+        f"- {findings.load_sentence(results)}",
+        f"- run at {results['started']} in {results['duration_s']:.0f} s",
+        "",
+        "## Photos",
+        "",
+        "scikit-image's `astronaut`, `coffee` and `chelsea` upscaled with LANCZOS plus",
+        f"sensor-like grain, saved as JPEG q=90: 640×480 ({small_sizes}); 12 MP ({sizes}).",
+        "",
+        "## How to run",
+        "",
+        "```sh",
+        "make bench                                  # full run, ~8 min on 2 cores",
+        ".venv/bin/python -m benchmarks --quick      # a shorter run",
+        ".venv/bin/python -m benchmarks --smoke --out /tmp/bench   # every step once; no figures",
+        ".venv/bin/python -m benchmarks.report       # re-render the docs from results.json",
+        ".venv/bin/python -m benchmarks.report --check   # are the docs those of results.json?",
+        "```",
+        "",
+        "Stop other CPU-heavy work first; the run needs the built default model",
+        "(`make setup`) and, for the ONNX Runtime rows, `onnxruntime` and `tf2onnx`.",
+        "",
+    ]
+
+
+def render(results: Json) -> str:
+    sections = [
+        header(results),
+        targets(results),
+        warm(results),
+        report_cost.lambda_section(results),
+        report_cost.cost_section(results),
+        cold(results),
+        http(results),
+        onnx(results),
+        machine(results),
+    ]
+    return "\n".join(line for section in sections for line in section).rstrip() + "\n"
+
+
+def readme_speed(results: Json) -> str:
+    """The README's speed paragraph: the served path's figures with their range over rounds,
+    then the cost line."""
+    m, servers = results["machine"], results["servers"]
+    served, base = servers["imagerec-litert"], servers["baseline"]
+    small, big = served["small"], served["big"]
+    four = served["levels"]["4"]
+    avx = "with" if m["flags"].get("avx512f") else "without"
+    workers = servers.get("imagerec-litert-2w", {}).get("levels", {}).get("4")
+    more = f" and {fmt(workers['images_per_s'], 0)} with `--workers 2`" if workers else ""
+    text = (
+        f"{README_LEAD}on a {m['cores']}-core machine {avx} AVX-512 (`make bench`, "
+        "[docs/benchmarks.md](docs/benchmarks.md)), through `imagerec serve` over HTTP: a warm "
+        f"640×480 photo in {fmt(small['p50'], 0)} ms p50 ({span(small['round_p50'], 0)} across "
+        f"{len(small['round_p50'])} rounds), a 12 MP photo in {fmt(big['p50'], 0)} ms "
+        f"({span(big['round_p50'], 0)}); {fmt(four['images_per_s'], 0)} images/s from one "
+        f"process at 4 clients ({span(four['round_images_per_s'], 0)} across rounds){more}; "
+        f"{fmt(served['cold_start_s']['p50'], 2)} s from starting the server to its first answer. "
+        "The usual Flask + Keras `model.predict` service, measured side by side, takes "
+        f"{fmt(base['small']['p50'], 0)} ms and serves "
+        f"{fmt(base['levels']['4']['images_per_s'], 0)} images/s."
+    )
+    cost = report_cost.readme_line(results)
+    return f"{text} {cost}" if cost else text
+
+
+def replace_paragraph(readme: str, paragraph: str) -> str:
+    """``readme`` with the paragraph that starts with README_LEAD replaced."""
+    pattern = re.compile(rf"^{re.escape(README_LEAD)}.*?(?=\n\s*\n)", re.MULTILINE | re.DOTALL)
+    if not pattern.search(readme):
+        raise ValueError(f"no paragraph starting with {README_LEAD!r} in the README")
+    # Keep code spans and "12 MP" on one line: join their spaces before wrapping.
+    glued = re.sub(r"`[^`]*`|\d+ MP|\d+ MB", lambda m: m.group(0).replace(" ", NBSP), paragraph)
+    wrapped = textwrap.fill(glued, width=100, break_long_words=False, break_on_hyphens=False)
+    return pattern.sub(lambda _: wrapped.replace(NBSP, " "), readme, count=1)
+
+
+def squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="render the benchmark docs from results.json")
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--doc", type=Path, default=DOC)
+    parser.add_argument("--readme", type=Path, default=README)
+    parser.add_argument("--chart", type=Path, help=f"also redraw the chart (e.g. {CHART})")
+    parser.add_argument("--check", action="store_true", help="compare instead of writing")
+    args = parser.parse_args(argv)
+    results = json.loads(args.results.read_text(encoding="utf-8"))
+    doc = render(results)
+    readme = replace_paragraph(args.readme.read_text(encoding="utf-8"), readme_speed(results))
+    if args.check:
+        stale = [
+            str(path)
+            for path, wanted in ((args.doc, doc), (args.readme, readme))
+            if not path.is_file() or squash(path.read_text(encoding="utf-8")) != squash(wanted)
+        ]
+        for path in stale:
+            print(f"{path} is not what {args.results} renders", file=sys.stderr)
+        return 1 if stale else 0
+    args.doc.write_text(doc, encoding="utf-8")
+    args.readme.write_text(readme, encoding="utf-8")
+    if args.chart:
+        from benchmarks.chart import chart
+
+        chart(results, args.chart)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
