@@ -2,7 +2,7 @@
 
 python -m benchmarks.report            # rewrite docs/benchmarks.md and the README paragraph
 python -m benchmarks.report --check    # exit 1 if either differs from the results
-python -m benchmarks.report --results /tmp/r.json --doc /tmp/b.md --readme /tmp/README.md
+python -m benchmarks.report --results r.json --doc b.md --readme README.copy.md
 """
 
 from __future__ import annotations
@@ -202,7 +202,7 @@ def machine(results: Json) -> list[str]:
         "```sh",
         "make bench                                  # full run, ~8 min on 2 cores",
         ".venv/bin/python -m benchmarks --quick      # a shorter run",
-        ".venv/bin/python -m benchmarks --smoke --out /tmp/bench   # every step once; no figures",
+        '.venv/bin/python -m benchmarks --smoke --out "$(mktemp -d)" # each step once, no figures',
         ".venv/bin/python -m benchmarks.report       # re-render the docs from results.json",
         ".venv/bin/python -m benchmarks.report --check   # are the docs those of results.json?",
         "```",

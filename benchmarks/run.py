@@ -17,7 +17,7 @@ paragraph and ``docs/benchmarks.png`` from it (``benchmarks.report``).
 
     .venv/bin/python -m benchmarks                 # the full run (~8 minutes on 2 cores)
     .venv/bin/python -m benchmarks --quick         # a shorter run (~2 minutes)
-    .venv/bin/python -m benchmarks --smoke --out /tmp/b   # proves the pipeline; not figures
+    .venv/bin/python -m benchmarks --smoke --out "$(mktemp -d)"   # proves the pipeline; not figures
 """
 
 from __future__ import annotations
