@@ -212,6 +212,11 @@ def test_a_client_that_disconnects_mid_upload_does_not_hurt_the_server(
 def test_one_log_line_per_request(server: tuple[ImagerecHTTPServer, io.StringIO]) -> None:
     before = server[1].getvalue().count("\n")
     request(server, "GET", "/api/models")
+    # The line is written just after the response, so the client can be a moment ahead of it.
+    deadline = time.monotonic() + 5
+    while server[1].getvalue().count("\n") == before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.1)  # room for a second, wrong line to show up
     lines = server[1].getvalue().splitlines()
     assert len(lines) == before + 1
     assert '"GET /api/models" 200' in lines[-1]
