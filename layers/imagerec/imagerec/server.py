@@ -23,22 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from imagerec.events import LocalContext, http_event, response_body
+from imagerec.headers import SECURITY_HEADERS
 from imagerec.settings import Settings
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
-# The same policy the CloudFront distribution sends (template.yaml), so the page is
-# tested locally under the rules it meets in the cloud.
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' blob: data:; connect-src 'self'; "
-        "script-src 'self'; style-src 'self'; object-src 'none'; base-uri 'self'; "
-        "frame-ancestors 'none'; form-action 'self'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "strict-origin-when-cross-origin",
-}
 # Bodies a little over the cap are read and dropped so the client sees our 413 rather than
 # a reset connection; anything bigger is refused without reading.
 DRAIN_LIMIT = 64 * 1024 * 1024
