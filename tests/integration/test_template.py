@@ -21,6 +21,8 @@ from samtranslator.translator.managed_policy_translator import ManagedPolicyLoad
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
+from imagerec.headers import CONTENT_SECURITY_POLICY, SECURITY_HEADERS
+
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -205,11 +207,35 @@ def test_function_environment_configures_the_app_and_powertools() -> None:
     assert variables["POWERTOOLS_LOG_LEVEL"] == "INFO"
     assert variables["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false"
     assert variables["IMAGEREC_MODEL"] == "efficientnet_lite0"
-    assert variables["IMAGEREC_RUNTIME"] in {"auto", "litert", "keras"}
     # And the upload cap still fits Lambda's 6 MB synchronous payload once base64 adds a third
     max_bytes = int(variables["IMAGEREC_MAX_BYTES"])
     assert max_bytes * 4 / 3 + 64 * 1024 < LAMBDA_SYNC_PAYLOAD_BYTES
     assert max_bytes >= 4_000_000
+
+
+@pytest.mark.parametrize("overrides", [{}, {"Architecture": "x86_64", "ProvisionedConcurrency": 2}])
+def test_function_leaves_the_runtime_to_the_image(overrides: dict[str, Any]) -> None:
+    # Given the function's environment, whatever the parameters
+    variables = only(deployed(**overrides), "AWS::Lambda::Function")[1]["Properties"][
+        "Environment"
+    ]["Variables"]
+    # Then it sets no runtime: the image's final stage states the one it contains, and a value
+    # here (like "auto") could pick a runtime the image lacks and crash every cold start
+    assert not any(name.startswith("IMAGEREC_RUNTIME") for name in variables)
+
+
+@pytest.mark.parametrize("architecture", ["arm64", "x86_64"])
+def test_function_architecture_follows_the_parameter(architecture: str) -> None:
+    # Given / When the stack deployed for one architecture
+    properties = only(deployed(Architecture=architecture), "AWS::Lambda::Function")[1]["Properties"]
+    # Then the function runs on it (and sam build builds the image for that platform)
+    assert properties["Architectures"] == [architecture]
+
+
+def test_architecture_parameter_offers_both_and_defaults_to_graviton() -> None:
+    spec = sam_template()["Parameters"]["Architecture"]
+    assert sorted(spec["AllowedValues"]) == ["arm64", "x86_64"]
+    assert spec["Default"] == "arm64"
 
 
 def test_function_logs_to_its_own_log_group_with_retention() -> None:
@@ -241,8 +267,8 @@ def test_function_role_has_only_logging_and_xray_permissions() -> None:
 
 
 def test_live_alias_holds_the_provisioned_concurrency() -> None:
-    # Given the defaults (one provisioned environment)
-    template = deployed()
+    # Given one provisioned environment (prod-like; the default has none)
+    template = deployed(ProvisionedConcurrency=1)
     # When we look at the alias SAM publishes
     alias = template["Resources"][ALIAS]
     # Then "live" points at the published version and keeps one environment initialised
@@ -285,8 +311,8 @@ def test_provisioned_concurrency_is_auto_scaled_on_utilisation() -> None:
 
 
 def test_zero_provisioned_concurrency_turns_it_and_its_scaling_off() -> None:
-    # Given ProvisionedConcurrency=0 (the dev environment)
-    template = deployed(ProvisionedConcurrency=0)
+    # Given ProvisionedConcurrency=0 (the default, which a new account can hold)
+    template = deployed()
     # When we look at the alias and at Application Auto Scaling
     alias = template["Resources"][ALIAS]
     # Then the alias still exists (the API invokes it) but keeps nothing warm, and nothing scales
@@ -294,6 +320,177 @@ def test_zero_provisioned_concurrency_turns_it_and_its_scaling_off() -> None:
     assert of_type(template, "AWS::ApplicationAutoScaling::ScalableTarget") == {}
     assert of_type(template, "AWS::ApplicationAutoScaling::ScalingPolicy") == {}
     assert "FunctionAliasArn" in template["Outputs"]
+
+
+# --- the cost ceiling: reserved concurrency ----------------------------------------------------
+
+
+def test_no_concurrency_is_reserved_by_default_so_a_new_account_can_deploy() -> None:
+    # Given / When the defaults (an account with a quota of 10 cannot reserve any concurrency)
+    properties = only(deployed(), "AWS::Lambda::Function")[1]["Properties"]
+    # Then nothing is reserved (and never 0, which would throttle every request)
+    assert "ReservedConcurrentExecutions" not in properties
+
+
+def test_reserved_concurrency_caps_the_function() -> None:
+    # Given a ceiling of 25 concurrent executions with provisioned concurrency inside it
+    template = deployed(
+        ReservedConcurrency=25, ProvisionedConcurrency=2, MaxProvisionedConcurrency=20
+    )
+    # When we look at the function
+    properties = only(template, "AWS::Lambda::Function")[1]["Properties"]
+    # Then Lambda never runs more than 25 at once, whatever the traffic
+    assert properties["ReservedConcurrentExecutions"] == 25
+    spec = sam_template()["Parameters"]["ReservedConcurrency"]
+    assert spec["Default"] == 0
+    assert spec["MinValue"] == 0
+
+
+# --- operations: alarms, their e-mail topic, the dashboard --------------------------------------
+
+
+def alarms(template: Json) -> dict[str, Json]:
+    """Each alarm's properties, keyed by the metric it watches (the expression's, for math)."""
+    found: dict[str, Json] = {}
+    for resource in of_type(template, "AWS::CloudWatch::Alarm").values():
+        properties = resource["Properties"]
+        if "Metrics" in properties:
+            names = [
+                q["MetricStat"]["Metric"]["MetricName"]
+                for q in properties["Metrics"]
+                if "MetricStat" in q
+            ]
+            found["/".join(sorted(names))] = properties
+        else:
+            found[properties["MetricName"]] = properties
+    return found
+
+
+def dimensions(properties: Json) -> dict[str, Any]:
+    return {d["Name"]: d["Value"] for d in properties["Dimensions"]}
+
+
+def test_default_alarms_watch_errors_throttles_latency_and_the_5xx_rate() -> None:
+    # Given the defaults (no provisioned concurrency, no e-mail) and a 3 s latency threshold
+    template = deployed(LatencyAlarmMs=3000)
+    found = alarms(template)
+    function = {"FunctionName": {"Ref": "ClassifyFunction"}}
+    # Then exactly these four alarms exist, none waiting for data that never comes
+    assert set(found) == {"5xx/Count", "Errors", "Throttles", "Duration"}
+    assert all(a["TreatMissingData"] == "notBreaching" for a in found.values())
+    # And any function error or throttle in 5 minutes fires
+    for name in ("Errors", "Throttles"):
+        alarm = found[name]
+        assert (alarm["Namespace"], dimensions(alarm)) == ("AWS/Lambda", function)
+        assert (alarm["Statistic"], alarm["Threshold"]) == ("Sum", 1)
+        assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    # And latency is the p99 of the function's Duration against the parameter
+    latency = found["Duration"]
+    assert (latency["Namespace"], dimensions(latency)) == ("AWS/Lambda", function)
+    assert latency["ExtendedStatistic"] == "p99"
+    assert latency["Threshold"] == 3000
+    assert latency["ComparisonOperator"] == "GreaterThanThreshold"
+    # And the 5xx alarm divides this API's 5xx by its requests, in percent, above 5 %
+    rate = found["5xx/Count"]
+    queries = {q["Id"]: q for q in rate["Metrics"]}
+    (expression,) = [q for q in queries.values() if q.get("ReturnData")]
+    assert expression["Expression"] == "IF(requests >= 10, 100 * errors / requests, 0)"
+    assert queries["errors"]["MetricStat"]["Metric"]["MetricName"] == "5xx"
+    assert queries["requests"]["MetricStat"]["Metric"]["MetricName"] == "Count"
+    for query_id in ("errors", "requests"):
+        metric = queries[query_id]["MetricStat"]["Metric"]
+        assert metric["Namespace"] == "AWS/ApiGateway"
+        assert dimensions(metric) == {"ApiId": {"Ref": only(template, "AWS::ApiGatewayV2::Api")[0]}}
+    assert (rate["Threshold"], rate["ComparisonOperator"]) == (5, "GreaterThanThreshold")
+    # And, with no AlarmEmail, nobody is notified: no topic, no actions
+    assert of_type(template, "AWS::SNS::Topic") == {}
+    assert all("AlarmActions" not in a and "OKActions" not in a for a in found.values())
+    assert "AlarmTopicArn" not in template["Outputs"]
+
+
+def test_spillover_alarm_watches_the_live_alias_only_with_provisioned_concurrency() -> None:
+    # Given provisioned concurrency on
+    found = alarms(deployed(ProvisionedConcurrency=2))
+    # Then requests spilling past the warm environments of the live alias raise an alarm
+    spillover = found["ProvisionedConcurrencySpilloverInvocations"]
+    assert dimensions(spillover) == {
+        "FunctionName": {"Ref": "ClassifyFunction"},
+        "Resource": {"Fn::Sub": "${ClassifyFunction}:live"},
+    }
+    assert (spillover["Statistic"], spillover["Threshold"]) == ("Sum", 1)
+    # And without provisioned concurrency there is nothing to spill over, so no alarm
+    assert "ProvisionedConcurrencySpilloverInvocations" not in alarms(deployed())
+
+
+def test_alarm_email_subscribes_to_a_topic_that_every_alarm_notifies() -> None:
+    # Given an e-mail address for alarms, with provisioned concurrency (all five alarms)
+    template = deployed(AlarmEmail="ops@example.com", ProvisionedConcurrency=1)
+    # When we look at SNS
+    topic_id, _ = only(template, "AWS::SNS::Topic")
+    _, subscription = only(template, "AWS::SNS::Subscription")
+    # Then the address is subscribed by e-mail to the one topic
+    assert subscription["Properties"] == {
+        "TopicArn": {"Ref": topic_id},
+        "Protocol": "email",
+        "Endpoint": "ops@example.com",
+    }
+    # And every alarm tells the topic when it fires and when it clears
+    found = alarms(template)
+    assert len(found) == 5
+    for alarm in found.values():
+        assert alarm["AlarmActions"] == [{"Ref": topic_id}]
+        assert alarm["OKActions"] == [{"Ref": topic_id}]
+    assert template["Outputs"]["AlarmTopicArn"]["Value"] == {"Ref": topic_id}
+
+
+def test_alarm_email_parameter_accepts_one_address_or_nothing() -> None:
+    pattern = sam_template()["Parameters"]["AlarmEmail"]["AllowedPattern"]
+    assert re.fullmatch(pattern, "")
+    assert re.fullmatch(pattern, "ops@example.com")
+    for bad in ("ops", "a@b", "a@b.com,c@d.com", "a @b.com"):
+        assert not re.fullmatch(pattern, bad), bad
+
+
+def rendered_dashboard(template: Json) -> Json:
+    """The dashboard body as CloudWatch receives it, with made-up ids for the Fn::Sub names."""
+    body, variables = only(template, "AWS::CloudWatch::Dashboard")[1]["Properties"][
+        "DashboardBody"
+    ]["Fn::Sub"]
+    names = {
+        "AWS::Region": "us-east-1",
+        only(template, "AWS::ApiGatewayV2::Api")[0]: "a1b2c3",
+        "ClassifyFunction": "imagerec-ClassifyFunction-XYZ",
+        "LatencyAlarmMs": str(template["Parameters"]["LatencyAlarmMs"]),
+    }
+    assert variables == {"Alias": {"Fn::Sub": "${ClassifyFunction}:live"}}
+    names["Alias"] = names["ClassifyFunction"] + ":live"
+    text = re.sub(r"\$\{([\w:]+)\}", lambda m: names[m.group(1)], body)
+    result: Json = json.loads(text)
+    return result
+
+
+def test_dashboard_shows_traffic_errors_latency_and_concurrency() -> None:
+    # Given / When the dashboard body, rendered as CloudFormation would
+    dashboard = rendered_dashboard(deployed(LatencyAlarmMs=4000))
+    metrics = [
+        tuple(item for item in line if isinstance(item, str))
+        for widget in dashboard["widgets"]
+        for line in widget["properties"]["metrics"]
+    ]
+    # Then it is valid JSON whose widgets show this API's and this function's metrics
+    by_name = {m[1]: m for m in metrics}
+    for name in ("Count", "4xx", "5xx", "Latency"):
+        assert by_name[name][:4] == ("AWS/ApiGateway", name, "ApiId", "a1b2c3")
+    for name in ("Invocations", "Errors", "Throttles", "Duration", "ConcurrentExecutions"):
+        assert by_name[name][:3] == ("AWS/Lambda", name, "FunctionName")
+    spillover = by_name["ProvisionedConcurrencySpilloverInvocations"]
+    assert spillover[-2:] == ("Resource", "imagerec-ClassifyFunction-XYZ:live")
+    # And the latency widget marks the alarm's threshold
+    (duration,) = [
+        w for w in dashboard["widgets"] if "duration" in w["properties"]["title"].lower()
+    ]
+    assert duration["properties"]["annotations"]["horizontal"][0]["value"] == 4000
+    assert all(w["properties"]["region"] == "us-east-1" for w in dashboard["widgets"])
 
 
 # --- the HTTP API ------------------------------------------------------------------------------
@@ -524,24 +721,55 @@ def test_security_headers_are_strict_and_on_every_response() -> None:
         assert behaviour["ResponseHeadersPolicyId"] == {"Ref": policy_id}
 
 
-def test_site_csp_matches_the_one_the_page_declares() -> None:
-    # Given the page's own meta CSP and the CloudFront header CSP
-    page = (ROOT / "site" / "index.html").read_text(encoding="utf-8")
-    match = re.search(r'http-equiv="Content-Security-Policy"\s+content="([^"]+)"', page)
-    if match is None:
-        pytest.skip("site/index.html declares no meta CSP")
+def sent_headers(policy: Json) -> dict[str, str]:
+    """The headers a ResponseHeadersPolicy makes CloudFront send, rendered as on the wire."""
+    config = policy["Properties"]["ResponseHeadersPolicyConfig"]
+    security = config["SecurityHeadersConfig"]
+    hsts = security["StrictTransportSecurity"]
+    directives = [f"max-age={hsts['AccessControlMaxAgeSec']}"]
+    directives += ["includeSubDomains"] if hsts.get("IncludeSubdomains") else []
+    directives += ["preload"] if hsts.get("Preload") else []
+    headers = {
+        "Content-Security-Policy": security["ContentSecurityPolicy"]["ContentSecurityPolicy"],
+        "Strict-Transport-Security": "; ".join(directives),
+        "X-Content-Type-Options": "nosniff",
+        "X-Frame-Options": security["FrameOptions"]["FrameOption"],
+        "Referrer-Policy": security["ReferrerPolicy"]["ReferrerPolicy"],
+    }
+    # Only the five security headers above are expected there; anything else would be unchecked.
+    assert set(security) == {
+        "ContentSecurityPolicy",
+        "StrictTransportSecurity",
+        "ContentTypeOptions",
+        "FrameOptions",
+        "ReferrerPolicy",
+    }
+    for item in config.get("CustomHeadersConfig", {}).get("Items", []):
+        headers[item["Header"]] = item["Value"]
+    return headers
+
+
+def test_cloudfront_sends_exactly_the_security_headers_of_imagerec_headers() -> None:
+    # Given the response headers policy CloudFront applies to the page and the API
     _, policy = only(deployed(), "AWS::CloudFront::ResponseHeadersPolicy")
-    header = csp_directives(
-        policy["Properties"]["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"][
-            "ContentSecurityPolicy"
-        ]["ContentSecurityPolicy"]
+    # When we render it as the headers CloudFront sends
+    sent = sent_headers(policy)
+    # Then it is the package's one policy, header for header (imagerec serve sends the same)
+    assert sent == SECURITY_HEADERS
+    assert csp_directives(sent["Content-Security-Policy"]) == csp_directives(
+        CONTENT_SECURITY_POLICY
     )
-    # When we compare the directives the page relies on
-    declared = csp_directives(match.group(1))
-    # Then the header allows everything the page declares (it would otherwise be blocked)
-    for directive, sources in declared.items():
-        allowed = header.get(directive, header["default-src"])
-        assert set(sources) <= set(allowed), (directive, sources, allowed)
+
+
+def test_security_header_policy_keeps_the_directives_the_issue_asked_for() -> None:
+    # Given the one policy
+    csp = csp_directives(SECURITY_HEADERS["Content-Security-Policy"])
+    # Then fonts are same-origin, <base> is forbidden, and plain-http subresources are upgraded
+    assert csp["font-src"] == ["'self'"]
+    assert csp["base-uri"] == ["'none'"]
+    assert csp["upgrade-insecure-requests"] == []
+    assert SECURITY_HEADERS["Cross-Origin-Opener-Policy"] == "same-origin"
+    assert "geolocation=()" in SECURITY_HEADERS["Permissions-Policy"]
 
 
 # --- outputs, parameters and the template's own hygiene -----------------------------------------
@@ -583,7 +811,7 @@ def test_every_parameter_is_described_and_constrained() -> None:
         assert spec.get("Description"), name
         assert constraints & set(spec), f"Expected a constraint on {name}, received: {spec}"
     assert parameters["MemorySize"]["Default"] == 2048
-    assert parameters["ProvisionedConcurrency"]["Default"] == 1
+    assert parameters["ProvisionedConcurrency"]["Default"] == 0
     assert parameters["ProvisionedConcurrency"]["MinValue"] == 0
     assert parameters["AllowedOrigins"]["Default"] == ""
 
