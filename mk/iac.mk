@@ -4,11 +4,14 @@
 # checkov (requirements-iac.txt, which pins an older boto3 than aws-sam-cli's).
 #
 #   make check-template            cfn-lint, sam validate --lint and checkov; offline
-#   make deploy [ENV=dev|prod]     sam build + sam deploy, upload site/, invalidate CloudFront
+#   make deploy [ENV=dev|prod]     pre-flight checks, sam build + sam deploy, upload site/,
+#                                  invalidate CloudFront
+#   make smoke [ENV=dev|prod]      health, one classification and the page of the deployed stack
 #   make delete [ENV=dev|prod]     empty the site bucket, then sam delete
 #
-# ENV names a samconfig.toml environment. REGION=... overrides the region of the AWS profile
-# (or AWS_DEFAULT_REGION); AWS_PROFILE=... selects the credentials.
+# ENV names a samconfig.toml environment (checked before anything runs). REGION=... overrides
+# the region of the AWS profile (or AWS_DEFAULT_REGION); AWS_PROFILE=... selects the
+# credentials; AWS_SAM_STACK_NAME=... points `make smoke` at any stack.
 
 ENV ?= default
 REGION ?=
@@ -27,10 +30,12 @@ export SAM_CLI_TELEMETRY := 0
 CHECKOV_ENV := BC_SKIP_MAPPING=TRUE CKV_SKIP_PACKAGE_UPDATE_CHECK=true
 REGION_FLAG = $(if $(REGION),--region $(REGION))
 AWS_ENV = $(if $(REGION),AWS_DEFAULT_REGION=$(REGION))
-# The stack name of $(ENV), read from samconfig.toml (one source of truth for names).
+# The environments of samconfig.toml and the stack name of $(ENV): one source of truth for names.
+ENVIRONMENTS = $(shell $(IAC_PYTHON) -c 'import tomllib; print(*(k for k, v in tomllib.load(open("samconfig.toml", "rb")).items() if isinstance(v, dict)))')
 STACK_NAME = $(shell $(IAC_PYTHON) -c 'import sys, tomllib; print(tomllib.load(open("samconfig.toml", "rb"))[sys.argv[1]]["global"]["parameters"]["stack_name"])' $(ENV))
+SMOKE_STACK = $(or $(AWS_SAM_STACK_NAME),$(STACK_NAME))
 
-.PHONY: check-template deploy delete iac-tools
+.PHONY: check-template check-env deploy smoke delete iac-tools
 
 $(SAM_STAMP): requirements-sam.txt
 	test -x $(SAM_VENV)/bin/python || $(IAC_PYTHON) -m venv $(SAM_VENV)
@@ -49,11 +54,20 @@ check-template: $(SAM_STAMP) $(IAC_STAMP)  ## offline checks of template.yaml: c
 	$(SAM) validate --lint --region us-east-1 --template-file $(TEMPLATE)
 	$(CHECKOV_ENV) $(CHECKOV) --file $(TEMPLATE) --framework cloudformation --skip-download --compact --quiet
 
-deploy: $(SAM_STAMP)  ## build and deploy stack ENV (default|dev|prod), upload site/, print the URL
+# A prerequisite, not a recipe line: make expands a target's whole recipe (STACK_NAME included)
+# before running its first line, so an unknown ENV must stop the build before that.
+check-env:
+	@$(if $(filter $(ENV),$(ENVIRONMENTS)),:,$(error ENV=$(ENV) is not an environment in samconfig.toml; use one of: $(ENVIRONMENTS)))
+
+deploy: check-env $(SAM_STAMP)  ## check, build and deploy stack ENV (default|dev|prod), upload site/, print the URL
+	$(AWS_ENV) $(IAC_PYTHON) scripts/preflight.py $(ENV)
 	$(SAM) build --config-env $(ENV) $(REGION_FLAG)
 	$(SAM) deploy --config-env $(ENV) $(REGION_FLAG)
 	$(AWS_ENV) scripts/deploy_site.sh $(STACK_NAME)
 
-delete: $(SAM_STAMP)  ## empty the site bucket, then delete stack ENV and its image repository
+smoke: check-env $(SAM_STAMP)  ## smoke-test stack ENV (or AWS_SAM_STACK_NAME): health, a classification, the page
+	$(AWS_ENV) $(SAM_VENV)/bin/python scripts/smoke.py --stack $(SMOKE_STACK)
+
+delete: check-env $(SAM_STAMP)  ## empty the site bucket, then delete stack ENV and its image repository
 	$(AWS_ENV) scripts/empty_site_bucket.sh $(STACK_NAME)
 	$(SAM) delete --config-env $(ENV) $(REGION_FLAG) --no-prompts

@@ -113,6 +113,42 @@ def test_dev_is_cheap_and_prod_confirms_its_changesets() -> None:
     assert samconfig()["dev"]["deploy"]["parameters"]["confirm_changeset"] is False
 
 
+def parameters_of(environment: str) -> dict[str, str]:
+    """What CloudFormation gets for one environment: the template's defaults, then its overrides."""
+    specs = yaml_parse((ROOT / "template.yaml").read_text(encoding="utf-8"))["Parameters"]
+    return {
+        **{name: str(spec["Default"]) for name, spec in specs.items()},
+        **overrides(environment),
+    }
+
+
+def test_plain_make_deploy_fits_a_new_account() -> None:
+    # Given the environment `make deploy` uses with no arguments
+    values = parameters_of("default")
+    # Then it neither provisions nor reserves concurrency, which an account with a quota of 10
+    # could not give (Lambda keeps 100 unreserved), so the first deploy cannot roll back on it
+    assert values["ProvisionedConcurrency"] == "0"
+    assert values["ReservedConcurrency"] == "0"
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_reserved_concurrency_leaves_room_for_the_provisioned_maximum(environment: str) -> None:
+    # Given one environment's concurrency settings
+    values = parameters_of(environment)
+    reserved, provisioned = (
+        int(values["ReservedConcurrency"]),
+        int(values["ProvisionedConcurrency"]),
+    )
+    # Then a ceiling, when set, holds every environment auto scaling may add (they come out of it)
+    if reserved and provisioned:
+        assert reserved >= int(values["MaxProvisionedConcurrency"]) >= provisioned
+    assert values["Architecture"] in {"arm64", "x86_64"}
+
+
+def test_prod_has_a_cost_ceiling() -> None:
+    assert int(parameters_of("prod")["ReservedConcurrency"]) > 0
+
+
 # --- mk/iac.mk -----------------------------------------------------------------------------------
 
 
@@ -139,12 +175,14 @@ def positions(lines: list[str], *fragments: str) -> list[int]:
     return found
 
 
-def test_make_deploy_builds_deploys_then_uploads_the_site() -> None:
+def test_make_deploy_checks_builds_deploys_then_uploads_the_site() -> None:
     # Given / When a dry run of `make deploy ENV=dev`
     lines = make_dry_run("deploy", "ENV=dev")
-    # Then it builds, deploys, and uploads the site of the dev stack, in that order
+    # Then it runs the pre-flight checks, builds, deploys, and uploads the site of the dev
+    # stack, in that order
     order = positions(
         lines,
+        "scripts/preflight.py dev",
         "sam build --config-env dev",
         "sam deploy --config-env dev",
         "scripts/deploy_site.sh imagerec-dev",
@@ -160,6 +198,39 @@ def test_make_deploy_passes_an_explicit_region_to_every_step() -> None:
     assert "--region eu-west-1" in build
     assert "--region eu-west-1" in deploy
     assert "AWS_DEFAULT_REGION=eu-west-1" in upload
+
+
+@pytest.mark.parametrize("target", ["deploy", "delete", "smoke"])
+def test_an_unknown_env_stops_make_with_one_line_naming_the_valid_ones(target: str) -> None:
+    # Given a typo'd environment
+    result = subprocess.run(
+        ["make", "--no-print-directory", "-n", "-f", "mk/iac.mk", target, "ENV=staging"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    # Then make stops before running anything, on one line that lists the real environments
+    assert result.returncode != 0
+    assert result.stdout == ""
+    (line,) = result.stderr.strip().splitlines()
+    assert "ENV=staging is not an environment in samconfig.toml" in line
+    assert line.split("use one of: ")[1].removesuffix(".  Stop.").split() == [
+        name for name, section in samconfig().items() if isinstance(section, dict)
+    ]
+
+
+def test_make_smoke_reads_the_stack_of_env_or_of_aws_sam_stack_name() -> None:
+    (line,) = [line for line in make_dry_run("smoke", "ENV=dev") if "smoke.py" in line]
+    assert line.endswith("scripts/smoke.py --stack imagerec-dev")
+    (line,) = [
+        line
+        for line in make_dry_run("smoke", "AWS_SAM_STACK_NAME=my-stack", "REGION=eu-west-1")
+        if "smoke.py" in line
+    ]
+    assert line.startswith("AWS_DEFAULT_REGION=eu-west-1 ")
+    assert line.endswith("scripts/smoke.py --stack my-stack")
 
 
 def test_make_delete_empties_the_bucket_before_deleting_the_stack() -> None:
