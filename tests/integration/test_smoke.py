@@ -26,8 +26,8 @@ import pytest
 from moto import mock_aws
 
 from imagerec.headers import SECURITY_HEADERS
-from imagerec.server import free_port
 from scripts import smoke
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
 
