@@ -107,7 +107,8 @@ def run(*command: str) -> subprocess.CompletedProcess[str]:
         return subprocess.CompletedProcess(command, 124, "", f"no answer in {COMMAND_TIMEOUT_S} s")
 
 
-def first_line(text: str) -> str:
+def error_line(text: str) -> str:
+    """The line of a tool's error output that says what went wrong (the AWS CLI's is last)."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     return lines[-1] if lines else "no output"
 
@@ -115,7 +116,7 @@ def first_line(text: str) -> str:
 def aws_json(*arguments: str) -> Any:
     result = run("aws", *arguments, "--output", "json")
     if result.returncode != 0:
-        raise PreflightError(f"aws {' '.join(arguments[:2])} failed: {first_line(result.stderr)}")
+        raise PreflightError(f"aws {' '.join(arguments[:2])} failed: {error_line(result.stderr)}")
     return json.loads(result.stdout or "null")
 
 
@@ -137,7 +138,7 @@ def check_platform(plan: Plan, machine: str) -> str:
             note += "; if sam build fails with 'exec format error', run once: "
             note += "docker run --privileged --rm tonistiigi/binfmt --install arm64"
         note += ")"
-    return f"builds a {plan.architecture} image on {machine}{note}"
+    return f"builds the {plan.architecture} image on this {machine} machine{note}"
 
 
 def check_container_runtime() -> str:
@@ -149,7 +150,7 @@ def check_container_runtime() -> str:
         result = run(tool, "info")
         if result.returncode == 0:
             return f"{tool} is running"
-        failures.append(f"{tool} info: {first_line(result.stderr)}")
+        failures.append(f"{tool} info: {error_line(result.stderr)}")
     raise PreflightError(
         "no running Docker or Finch, which sam build needs for the image ("
         + "; ".join(failures)
@@ -161,7 +162,7 @@ def check_credentials() -> str:
     result = run("aws", "sts", "get-caller-identity", "--output", "json")
     if result.returncode != 0:
         raise PreflightError(
-            f"no valid AWS credentials ({first_line(result.stderr)}): run `aws configure`, "
+            f"no valid AWS credentials ({error_line(result.stderr)}): run `aws configure`, "
             "`aws sso login` or set AWS_PROFILE"
         )
     identity = json.loads(result.stdout)
@@ -176,7 +177,7 @@ def concurrency_held(stack_name: str) -> int:
         if "does not exist" in result.stderr:
             return 0
         raise PreflightError(
-            f"aws cloudformation describe-stacks failed: {first_line(result.stderr)}"
+            f"aws cloudformation describe-stacks failed: {error_line(result.stderr)}"
         )
     outputs = json.loads(result.stdout)["Stacks"][0].get("Outputs", [])
     names = [o["OutputValue"] for o in outputs if o["OutputKey"] == "FunctionName"]
