@@ -21,6 +21,7 @@ from samtranslator.translator.managed_policy_translator import ManagedPolicyLoad
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
+from imagerec.api import ROUTES
 from imagerec.headers import CONTENT_SECURITY_POLICY, SECURITY_HEADERS
 
 pytestmark = pytest.mark.integration
@@ -503,13 +504,9 @@ def test_every_route_invokes_the_live_alias_not_the_bare_function() -> None:
     paths = api["Properties"]["Body"]["paths"]
     # When we list its routes
     routes = {(method, path) for path, item in paths.items() for method in item}
-    # Then the function's four routes and the /api/* fallback are there
-    assert routes == {
-        ("post", "/api/classify"),
-        ("get", "/api/health"),
-        ("get", "/api/models"),
-        ("get", "/api/openapi.json"),
-        ("x-amazon-apigateway-any-method", "/api/{proxy+}"),
+    # Then they are the API's own routing table, plus the /api/* fallback
+    assert routes == {(route.method.lower(), route.path) for route in ROUTES} | {
+        ("x-amazon-apigateway-any-method", "/api/{proxy+}")
     }
     timeout_ms = only(template, "AWS::Lambda::Function")[1]["Properties"]["Timeout"] * 1000
     for path, item in paths.items():
