@@ -13,13 +13,23 @@ from tests.conftest import EVENTS, PHOTOS
 pytestmark = [pytest.mark.unit, pytest.mark.model]
 
 
-def test_classify_prints_label_and_percent_lines(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["classify", "--top-k", "2", str(PHOTOS["coffee"][0])]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 2
-    label, percent = lines[0].rsplit(maxsplit=1)
-    assert label.strip() == "espresso"
-    assert percent == "94.5%"
+def test_classify_prints_one_line_per_file(capsys: pytest.CaptureFixture[str]) -> None:
+    # Given two photos / When classified with the defaults
+    coffee, rocket = str(PHOTOS["coffee"][0]), str(PHOTOS["rocket"][0])
+    assert main(["classify", coffee, rocket]) == 0
+    # Then one line each, as the API's text answer has it: "<file>: <label> (<score>%)"
+    assert capsys.readouterr().out.splitlines() == [
+        f"{coffee}: espresso (94.5%)",
+        f"{rocket}: missile (25.3%)",
+    ]
+
+
+def test_top_k_puts_the_runners_up_on_the_same_line(capsys: pytest.CaptureFixture[str]) -> None:
+    coffee = str(PHOTOS["coffee"][0])
+    assert main(["classify", "--top-k", "3", coffee]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    assert line.startswith(f"{coffee}: espresso (94.5%), ")
+    assert len(line.split("), ")) == 3
 
 
 def test_bad_files_are_reported_and_the_rest_still_classified(
@@ -40,7 +50,7 @@ def test_bad_files_are_reported_and_the_rest_still_classified(
     out, err = capsys.readouterr()
     # Then every input has one JSON line, in order, the photos still classified, exit non-zero
     results = [json.loads(line) for line in out.splitlines()]
-    assert [r["file"] for r in results] == files
+    assert [r["filename"] for r in results] == files
     assert [r.get("error", {}).get("code") for r in results] == [
         "unsupported_format",
         "file_not_found",
@@ -60,8 +70,10 @@ def test_human_errors_are_one_line_each(tmp_path: Path, capsys: pytest.CaptureFi
     assert main(["classify", str(broken), str(tmp_path / "gone.png")]) == 1
     err_lines = capsys.readouterr().err.strip().splitlines()
     assert len(err_lines) == 2
-    assert err_lines[0].startswith(f"{broken}: error [corrupt_image]")
-    assert "[file_not_found]" in err_lines[1]
+    assert err_lines == [
+        f"{broken}: error: The image data is corrupt or truncated.",
+        f"{tmp_path / 'gone.png'}: error: No such file.",
+    ]
 
 
 @pytest.mark.parametrize(

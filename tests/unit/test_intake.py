@@ -504,11 +504,11 @@ def test_empty_input_is_refused() -> None:
 def test_byte_cap() -> None:
     # Given a valid PNG and a cap one byte below its size
     data = encode(red_blue(), "PNG")
-    # When decoded with that cap / Then PayloadTooLarge, naming both sizes in MB
+    # When decoded with that cap / Then PayloadTooLarge, naming both sizes, exactly
     with pytest.raises(PayloadTooLarge) as caught:
         decode_image(data, max_bytes=len(data) - 1)
     assert caught.value.code == "payload_too_large"
-    assert "MB" in caught.value.message
+    assert f"{len(data) - 1} bytes" in caught.value.message
     # And at exactly its size it decodes
     assert decode_image(data, max_bytes=len(data)).width == 32
 
@@ -517,15 +517,15 @@ def test_byte_cap_message() -> None:
     # Given 12 MB of bytes and the default 10 MB cap
     data = b"\xff\xd8\xff" + bytes(12_000_000)
     # When / Then the message gives the size and the cap
-    with pytest.raises(PayloadTooLarge, match=r"^The file is 12\.0 MB; the limit is 10\.0 MB\.$"):
+    with pytest.raises(PayloadTooLarge, match=r"^The file is 12 MB; the limit is 10 MB\.$"):
         decode_image(data)
 
 
 @pytest.mark.parametrize(
     ("data", "megapixels"),
     [
-        (png_declaring(10_000, 10_000), "100.0"),  # over ours and Pillow's warning level
-        (png_declaring(7_000, 6_000), "42.0"),  # over ours, under Pillow's
+        (png_declaring(10_000, 10_000), "10000 × 10000 (100 megapixels)"),  # over Pillow's warning
+        (png_declaring(7_000, 6_000), "7000 × 6000 (42 megapixels)"),  # over ours, under Pillow's
         (png_declaring(100_000, 100_000), None),  # over Pillow's hard cap (its error path)
         (jpeg_declaring(60_000, 60_000), None),
         (gif_declaring(65_535, 65_535), None),
@@ -552,10 +552,27 @@ def test_decompression_bomb_is_refused_before_decoding(
     # Then it is refused before any pixel is decoded (no 300 MB+ allocation), with a message
     assert loads == []
     assert caught.value.code == "image_too_large"
-    assert "the limit is 40.0 megapixels" in caught.value.message
+    assert "the limit is 40 megapixels" in caught.value.message
     if megapixels is not None:
-        expected = f"The image is {megapixels} megapixels; the limit is 40.0 megapixels."
+        expected = f"The image is {megapixels}; the limit is 40 megapixels."
         assert caught.value.message == expected
+
+
+@pytest.mark.parametrize(
+    ("max_bytes", "message"),
+    [
+        (1000, "The file is 1.07 KB; the limit is 1 KB."),
+        (1069, "The file is 1,070 bytes; the limit is 1,069 bytes."),
+        (500, "The file is 1.07 KB; the limit is 500 bytes."),
+    ],
+)
+def test_small_byte_caps_read_as_people_read_sizes(max_bytes: int, message: str) -> None:
+    # Given a 1,070-byte file and a cap of about a kilobyte (IMAGEREC_MAX_BYTES=1000)
+    data = b"\xff\xd8\xff" + bytes(1067)
+    # When / Then the message says sizes that differ, never "the limit is 0.0 MB"
+    with pytest.raises(PayloadTooLarge) as caught:
+        decode_image(data, max_bytes=max_bytes)
+    assert caught.value.message == message
 
 
 def test_max_pixels_is_inclusive() -> None:

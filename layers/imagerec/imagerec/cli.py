@@ -13,6 +13,7 @@ from typing import Any
 
 from imagerec.errors import ConfigError, ImagerecError
 from imagerec.settings import Settings
+from imagerec.text import result_line
 
 
 def _quiet_powertools() -> None:
@@ -48,29 +49,24 @@ def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
     from imagerec.classifier import load_classifier
 
     classifier = load_classifier(args.model, runtime=args.runtime, settings=settings)
-    top_k = classifier.check_top_k(args.top_k)
+    # People read one line with the best label; --json matches the API's default.
+    wanted = args.top_k if args.top_k is not None else (5 if args.json else 1)
+    top_k = classifier.check_top_k(wanted)
     failures = 0
-    for index, path in enumerate(args.photos):
+    for path in args.photos:
         try:
-            result = classifier.classify(_read(path), top_k)
+            record: dict[str, Any] = classifier.classify(_read(path), top_k).to_dict()
         except (ImagerecError, _FileProblem) as error:
             failures += 1
             code = getattr(error, "code", "error")
             message = getattr(error, "message", str(error))
-            if args.json:
-                line = {"file": path, "error": {"code": code, "message": message}}
-                print(json.dumps(line), flush=True)
-            else:
-                _error_line(path, code, message)
-            continue
+            record = {"error": {"code": code, "message": message}}
         if args.json:
-            print(json.dumps({"file": path, **result.to_dict()}), flush=True)
-            continue
-        if len(args.photos) > 1:
-            print(("\n" if index else "") + path)
-        width = max(len(p.label) for p in result.predictions)
-        for prediction in result.predictions:
-            print(f"  {prediction.label:<{width}}  {prediction.score * 100:5.1f}%")
+            print(json.dumps({"filename": path, **record}), flush=True)
+        elif "error" in record:
+            print(result_line(record, path), file=sys.stderr, flush=True)
+        else:
+            print(result_line(record, path), flush=True)
     return 1 if failures else 0
 
 
@@ -157,7 +153,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     classify = commands.add_parser("classify", help="classify image files")
     classify.add_argument("photos", nargs="+", metavar="PHOTO")
-    classify.add_argument("--top-k", "-k", type=int, default=5, help="labels per photo (1-20)")
+    classify.add_argument(
+        "--top-k",
+        "-k",
+        type=int,
+        metavar="N",
+        help="labels per photo, 1-20 (default: 1, or 5 with --json as in the API)",
+    )
     classify.add_argument("--model", "-m", help="model name or a .keras file (default: embedded)")
     classify.add_argument("--runtime", choices=("auto", "litert", "keras"))
     classify.add_argument("--json", action="store_true", help="one JSON object per line")

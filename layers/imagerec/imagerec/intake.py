@@ -23,6 +23,7 @@ from imagerec.errors import (
     PayloadTooLarge,
     UnsupportedFormat,
 )
+from imagerec.text import human_pixels, size_over_limit
 
 SUPPORTED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 
@@ -170,9 +171,8 @@ def decode_image(
     if size == 0:
         raise EmptyInput("The request contained no image data.")
     if size > max_bytes:
-        raise PayloadTooLarge(
-            f"The file is {size / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.1f} MB."
-        )
+        shown, limit = size_over_limit(size, max_bytes)
+        raise PayloadTooLarge(f"The file is {shown}; the limit is {limit}.")
 
     fmt = sniff_format(data)
     if fmt is None:
@@ -206,7 +206,7 @@ def decode_image(
         except Image.DecompressionBombError as exc:
             # Pillow's hard cap fired before ours (only if max_pixels > ~179 MP, or a GIF
             # frame reaching past its declared screen).
-            limit = f"{max_pixels / 1e6:.1f} megapixels"
+            limit = human_pixels(max_pixels)
             raise ImageTooLarge(f"The image is too large; the limit is {limit}.") from exc
         except _PARSE_ERRORS as exc:
             raise CorruptImage(_CORRUPT) from exc
@@ -226,8 +226,8 @@ def _check_pixels(width: int, height: int, max_pixels: int) -> None:
         raise CorruptImage(_CORRUPT)
     if width * height > max_pixels:
         raise ImageTooLarge(
-            f"The image is {width * height / 1e6:.1f} megapixels; "
-            f"the limit is {max_pixels / 1e6:.1f} megapixels."
+            f"The image is {width} × {height} ({human_pixels(width * height)}); "
+            f"the limit is {human_pixels(max_pixels)}."
         )
 
 

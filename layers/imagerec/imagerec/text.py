@@ -1,0 +1,59 @@
+"""How results and sizes read to people: one line per image, sizes in bytes, KB or MB.
+
+Pure functions over the API's result shape (``Classification.to_dict()`` or an error body),
+shared by the CLI's lines and the API's ``Accept: text/plain`` answer so the two agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+
+def percent(score: float) -> str:
+    """0.94487 → '94.5%'."""
+    return f"{score * 100:.1f}%"
+
+
+def result_line(result: Mapping[str, Any], filename: str | None = None) -> str:
+    """``coffee.jpg: espresso (94.0%), cup (1.6%)`` or ``notes.txt: error: <message>``.
+
+    Every prediction in ``result`` is shown, best first; without a filename the line starts
+    with the label.
+    """
+    prefix = f"{filename}: " if filename else ""
+    error = result.get("error")
+    if error is not None:
+        return f"{prefix}error: {error['message']}"
+    labels = ", ".join(f"{p['label']} ({percent(p['score'])})" for p in result["predictions"])
+    return prefix + labels
+
+
+def _trim(value: float) -> str:
+    """Three significant figures, without a trailing '.0': 4.4, 10, 250, 1.25."""
+    text = f"{value:.3g}"
+    return text if "e" not in text else f"{value:.0f}"
+
+
+def human_size(n: int) -> str:
+    """Bytes as people read them: '900 bytes', '71.3 KB', '10 MB' (powers of 1000)."""
+    if n < 1000:
+        return f"{n} byte" if n == 1 else f"{n} bytes"
+    if n < 1_000_000:
+        return f"{_trim(n / 1000)} KB"
+    return f"{_trim(n / 1_000_000)} MB"
+
+
+def size_over_limit(size: int, limit: int) -> tuple[str, str]:
+    """Both sizes in the same words, exact when rounding would make them look equal."""
+    shown = human_size(size), human_size(limit)
+    if shown[0] == shown[1]:
+        return f"{size:,} bytes", f"{limit:,} bytes"
+    return shown
+
+
+def human_pixels(n: int) -> str:
+    """'40 megapixels', '1.2 megapixels', '250,000 pixels'."""
+    if n < 1_000_000:
+        return f"{n:,} pixels"
+    return f"{_trim(n / 1_000_000)} megapixels"
