@@ -17,7 +17,9 @@ include mk/iac.mk
 .PHONY: help setup model run test lint typecheck unit check check-image-wheels bench events clean
 
 help:  ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) \
+	  | sed -e 's/$$(HOST)/$(HOST)/g' -e 's/$$(PORT)/$(PORT)/g' \
+	  | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 $(STAMP): requirements-dev.txt constraints.txt functions/classify/requirements.txt functions/classify/requirements-build.txt layers/imagerec/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,11 +31,10 @@ $(STAMP): requirements-dev.txt constraints.txt functions/classify/requirements.t
 setup: $(STAMP) model  ## create .venv with pinned dependencies and build the default model
 
 model: $(STAMP)  ## build the default model artefact (once; cached)
-	$(VENV)/bin/imagerec build-model
+	@$(VENV)/bin/imagerec build-model >/dev/null  # stderr already says where it is
 
-run: setup  ## set up, then serve the page and the API at http://$(HOST):$(PORT)/
-	@echo "imagerec: open http://$(HOST):$(PORT)/ in a browser"
-	$(VENV)/bin/imagerec serve --host $(HOST) --port $(PORT)
+run: setup  ## set up, then serve the page and the API at http://$(HOST):$(PORT)/ (PORT=9000 for another port)
+	@$(VENV)/bin/imagerec serve --host $(HOST) --port $(PORT)
 
 lint: $(STAMP)  ## ruff lint and format check
 	$(VENV)/bin/ruff check .
