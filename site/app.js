@@ -4,7 +4,11 @@
 
 (() => {
   const ENDPOINT = "/api/classify?top_k=5";
-  const MAX_SIDE = 1024; // long side, in pixels, of what we upload
+  const MODELS = "/api/models"; // says which formats and sizes the API accepts
+  const MAX_SIDE = 1024; // long side, in pixels, of a shrunk copy
+  // A photo the API accepts as it is goes up unchanged when it is at most this big, so the
+  // page's answer is the API's answer for the same file; bigger ones are shrunk first.
+  const ORIGINAL_MAX_BYTES = 2_000_000;
   const JPEG_QUALITY = 0.9;
   const UPLOAD_TIMEOUT_MS = 90_000;
 
@@ -12,7 +16,7 @@
   const PROBLEMS = {
     notImage: {
       title: "Not an image",
-      text: "This file doesn't look like a photo we can read. Try a JPEG, PNG, WebP or GIF.",
+      text: "This file doesn't look like a photo we can read. Try another photo.",
     },
     empty: { title: "Empty file", text: "This file is empty. Try another photo." },
     tooLarge: {
@@ -57,6 +61,9 @@
   const cameraInput = document.getElementById("camera-input");
   const cameraButton = document.getElementById("camera-button");
   const results = document.getElementById("results");
+  const resultsBar = document.getElementById("results-bar");
+  const clearButton = document.getElementById("clear-button");
+  const formatsLine = document.getElementById("formats");
 
   // ---- small helpers -----------------------------------------------------------------
 
@@ -94,10 +101,44 @@
   }
 
   function bytes(n) {
-    if (n >= 1e6) return `${(n / 1e6).toFixed(1)} MB`;
+    if (n >= 1e6) return `${Number((n / 1e6).toFixed(1))} MB`;
     if (n >= 1e3) return `${Math.round(n / 1e3)} KB`;
     return `${n} bytes`;
   }
+
+  // ["JPEG", "PNG", "GIF"] → "JPEG, PNG or GIF"
+  function orList(items) {
+    if (items.length <= 1) return items.join("");
+    return `${items.slice(0, -1).join(", ")} or ${items[items.length - 1]}`;
+  }
+
+  // ---- what the API accepts, asked once --------------------------------------------------
+
+  // {formats, media_types, max_bytes, max_pixels} from GET /api/models, or null if the API
+  // didn't say (then every photo is shrunk to a JPEG, which it always takes).
+  const accepted = (async () => {
+    try {
+      const response = await fetch(MODELS, { headers: { Accept: "application/json" } });
+      const data = response.ok ? await response.json() : null;
+      const accepts = data && data.accepts;
+      if (!accepts || !Array.isArray(accepts.formats) || !Array.isArray(accepts.media_types)) {
+        return null;
+      }
+      return accepts;
+    } catch {
+      return null;
+    }
+  })();
+
+  accepted.then((accepts) => {
+    if (!accepts) return;
+    formatsLine.textContent =
+      `${orList(accepts.formats)}, up to ${bytes(accepts.max_bytes)} each; ` +
+      "several at once if you like.";
+    formatsLine.dataset.source = "api";
+    PROBLEMS.notImage.text =
+      `This file doesn't look like a photo we can read. Try a ${orList(accepts.formats)} file.`;
+  });
 
   // ---- a result card per photo ---------------------------------------------------------
 
@@ -139,7 +180,9 @@
       this.progress.hidden = true;
       this.progress.setAttribute("aria-label", "Upload progress");
       this.outcome = el("div", "outcome");
-      body.append(name, this.status, this.progress, this.outcome);
+      this.note = el("p", "copy-note");
+      this.note.hidden = true;
+      body.append(name, this.status, this.progress, this.outcome, this.note);
       this.root.append(figure, body);
     }
 
@@ -157,6 +200,20 @@
       if (this.root.dataset.state !== "uploading") this.setState("uploading", "Uploading…");
       this.progress.value = fraction;
       this.progress.setAttribute("aria-valuetext", `${Math.round(fraction * 100)}%`);
+    }
+
+    // Say so when what was classified is not the file itself: the API, sent the original,
+    // may rank the lower labels differently.
+    sentCopy(prepared) {
+      this.note.hidden = !prepared.copy;
+      if (!prepared.copy) return;
+      const what =
+        prepared.copy === "smaller"
+          ? `A smaller copy (${prepared.width} × ${prepared.height})`
+          : "A JPEG copy";
+      this.note.textContent =
+        `${what} was classified, so the lower-ranked labels may differ a little ` +
+        "from the API's answer for the original file.";
     }
 
     showResult(data, roundTripMs) {
@@ -267,25 +324,42 @@
     return new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", JPEG_QUALITY));
   }
 
-  // Returns what to upload: a JPEG of at most MAX_SIDE px, or the original bytes when the
-  // browser can't read the file (the server then decides).
+  // Does the API take this file as it is, and is it small enough to send unchanged?
+  function sendAsIs(file, pixels, accepts) {
+    if (!accepts) return false;
+    const limit = Math.min(ORIGINAL_MAX_BYTES, Number(accepts.max_bytes) || 0);
+    return (
+      accepts.media_types.includes(file.type) &&
+      file.size <= limit &&
+      pixels <= (Number(accepts.max_pixels) || 0)
+    );
+  }
+
+  // Returns what to upload: the file itself when the API takes it as it is (then the page's
+  // answer is the API's), else a JPEG copy of at most MAX_SIDE px; the original bytes too
+  // when the browser can't read the file (the server then decides).
   async function prepare(file) {
     const original = {
       body: file,
       type: file.type.startsWith("image/") ? file.type : "application/octet-stream",
       decoded: false,
+      copy: null,
     };
+    const accepts = await accepted;
     const image = await decode(file);
     if (!image) return original;
     try {
       const w = image.naturalWidth || image.width;
       const h = image.naturalHeight || image.height;
       if (!w || !h) return original;
+      if (sendAsIs(file, w * h, accepts)) return { ...original, decoded: true };
       const scale = Math.min(1, MAX_SIDE / Math.max(w, h));
       const width = Math.max(1, Math.round(w * scale));
       const height = Math.max(1, Math.round(h * scale));
       const blob = await encodeJpeg(image, width, height);
-      return blob ? { body: blob, type: "image/jpeg", decoded: true } : original;
+      if (!blob) return original;
+      const copy = scale < 1 ? "smaller" : "jpeg";
+      return { body: blob, type: "image/jpeg", decoded: true, copy, width, height };
     } catch {
       return original;
     } finally {
@@ -365,6 +439,7 @@
     const response = await upload(prepared, card);
     if (response.status === 200 && isResult(response.data)) {
       card.showResult(response.data, response.roundTripMs);
+      card.sentCopy(prepared);
       return;
     }
     const kind = problemFor(response, prepared);
@@ -396,6 +471,18 @@
     delete results.dataset.busy;
   }
 
+  function showResultsBar() {
+    resultsBar.hidden = results.childElementCount === 0;
+  }
+
+  // Clear every card, and forget photos still waiting; one being sent finishes unseen.
+  function clearResults() {
+    queue.length = 0;
+    results.replaceChildren();
+    showResultsBar();
+    dropzone.focus();
+  }
+
   function enqueue(jobs) {
     for (const job of jobs) {
       job.card.setState("waiting", "Waiting…");
@@ -411,6 +498,7 @@
     const jobs = files.map((file) => ({ file, card: new Card(file) }));
     const first = results.firstChild;
     for (const job of jobs) results.insertBefore(job.card.root, first);
+    showResultsBar();
     enqueue(jobs);
   }
 
@@ -424,6 +512,7 @@
     }
   });
   cameraButton.addEventListener("click", () => cameraInput.click());
+  clearButton.addEventListener("click", clearResults);
   for (const input of [fileInput, cameraInput]) {
     input.addEventListener("change", () => {
       addFiles(input.files);

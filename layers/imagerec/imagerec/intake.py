@@ -26,8 +26,25 @@ from imagerec.errors import (
 from imagerec.text import human_pixels, size_over_limit
 
 SUPPORTED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+# How people write a format's name, where it is not Pillow's; its media type is image/<name>.
+_DISPLAY_NAMES: Final = {"WEBP": "WebP"}
 
-_ACCEPTED = "Send a JPEG, PNG, WebP, GIF, BMP or TIFF."
+
+def format_names() -> list[str]:
+    """The accepted formats as people write them: ['JPEG', 'PNG', 'WebP', ...]."""
+    return [_DISPLAY_NAMES.get(name, name) for name in SUPPORTED_FORMATS]
+
+
+def media_types() -> list[str]:
+    """The accepted formats' media types: ['image/jpeg', 'image/png', ...]."""
+    return [f"image/{name.lower()}" for name in SUPPORTED_FORMATS]
+
+
+def _or_list(items: list[str]) -> str:
+    return f"{', '.join(items[:-1])} or {items[-1]}" if len(items) > 1 else "".join(items)
+
+
+_ACCEPTED = f"Send a {_or_list(format_names())}."
 _CORRUPT = "The image data is corrupt or truncated."
 
 # What Pillow's parsers raise on malformed input (seen in fuzzing). Listed rather than a bare
