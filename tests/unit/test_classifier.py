@@ -68,6 +68,22 @@ def test_predict_takes_a_preprocessed_batch(litert: Classifier) -> None:
         litert.predict(np.zeros((224, 224, 3), dtype=np.float32))
 
 
+def test_prepared_batches_answer_as_classify_does(litert: Classifier) -> None:
+    # Given two photos prepared for the model and stacked
+    names = ["coffee", "chelsea"]
+    batch = np.stack([litert.prepare(photo_bytes(name)) for name in names])
+    assert batch.shape == (2, 224, 224, 3)
+    assert batch.dtype == np.float32
+    # When predicted as one batch / Then each row agrees with classify on that photo
+    probabilities = litert.predict(batch)
+    for row, name in zip(probabilities, names, strict=True):
+        best = litert.classify(photo_bytes(name), top_k=1).predictions[0]
+        assert litert.labels[int(row.argmax())] == best.label == PHOTOS[name][1]
+        assert abs(float(row.max()) - best.score) < 1e-5
+    with pytest.raises(UnsupportedFormat):
+        litert.prepare(b"not an image")
+
+
 @pytest.mark.parametrize("top_k", [0, 21, -3, True])
 def test_top_k_is_validated(litert: Classifier, top_k: int) -> None:
     with pytest.raises(InvalidArgument):

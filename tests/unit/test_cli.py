@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
 import pytest
 
-from imagerec.cli import main
-from tests.conftest import EVENTS, PHOTOS
+from imagerec.cli import build_parser, main
+from tests.conftest import EVENTS, PHOTOS, ROOT
 
 pytestmark = [pytest.mark.unit, pytest.mark.model]
 
@@ -117,3 +118,42 @@ def test_invoke_reports_an_unreadable_event_and_goes_on(
     out, err = capsys.readouterr()
     assert json.loads(out)["statusCode"] == 200
     assert "bad_event" in err
+
+
+def _options(parser: argparse.ArgumentParser) -> set[str]:
+    found: set[str] = set()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found |= _options(sub)
+        else:
+            found |= {option for option in action.option_strings if option.startswith("--")}
+    return found
+
+
+def test_the_readme_names_every_option() -> None:
+    # Given every long option of every command / Then the README's table names each one
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    missing = sorted(o for o in _options(build_parser()) if f"`{o}" not in readme)
+    assert not missing, f"README.md does not document {missing}"
+
+
+def test_every_option_says_what_it_does_and_its_default() -> None:
+    for action in _all_actions(build_parser()):
+        if not action.option_strings or action.help == argparse.SUPPRESS:
+            continue
+        assert action.help, f"{action.option_strings} has no help"
+        takes_value = action.nargs != 0 and not isinstance(action, argparse._VersionAction)
+        if takes_value and action.dest != "help":
+            assert "default" in action.help, f"{action.option_strings} does not say its default"
+
+
+def _all_actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:
+    actions: list[argparse.Action] = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                actions += _all_actions(sub)
+        else:
+            actions.append(action)
+    return actions

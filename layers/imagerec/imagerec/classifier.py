@@ -104,6 +104,17 @@ class Classifier:
         """N×S×S×3 float32, already preprocessed → N×C probabilities."""
         return self._runtime.predict(batch)
 
+    def prepare(self, data: bytes) -> np.ndarray:
+        """Image bytes → the model's input for one image (S×S×3 float32), as ``classify``
+        makes it; stack several for ``predict``."""
+        image = decode_image(
+            data,
+            max_bytes=self.settings.max_bytes,
+            max_pixels=self.settings.max_pixels,
+            min_side=self.draft_min_side,
+        )
+        return preprocess(image.pixels, self.preprocessing)
+
     def check_top_k(self, top_k: int) -> int:
         if isinstance(top_k, bool) or not isinstance(top_k, int):
             raise InvalidArgument(f"Expected top_k to be an integer, received: {top_k!r}")
