@@ -80,9 +80,12 @@ def test_page_and_api_share_one_origin(server: tuple[ImagerecHTTPServer, io.Stri
 def test_static_files_never_escape_the_site_folder(
     server: tuple[ImagerecHTTPServer, io.StringIO], path: str
 ) -> None:
-    status, _, body = request(server, "GET", path)
+    status, headers, body = request(server, "GET", path)
     assert status == 404
     assert b"root:" not in body
+    # An unknown page answers in the API's error shape, as the cloud's /api/* does
+    assert headers["Content-Type"] == "application/json"
+    assert json.loads(body)["error"]["code"] == "not_found"
 
 
 def test_real_photo_over_http(server: tuple[ImagerecHTTPServer, io.StringIO]) -> None:

@@ -198,8 +198,10 @@ class RequestHandler(BaseHTTPRequestHandler):
         if target.is_dir():
             target = target / "index.html"
         if not target.is_relative_to(root) or not target.is_file():
-            body = b"Not found\n"
-            self._send(HTTPStatus.NOT_FOUND, {"Content-Type": "text/plain"}, body, started)
+            # JSON like every other error here, so scripts read one shape.
+            path = "/" + relative
+            message = f"There is no page {path}."
+            self._send_error_json(HTTPStatus.NOT_FOUND, "not_found", message, started)
             return
         content_type = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
         if content_type.startswith("text/") or content_type.endswith(("javascript", "json")):
