@@ -199,14 +199,15 @@ def load_classifier(
     """
     settings = _override(settings or Settings.from_env(), name, runtime)
     model = settings.model
-    if not is_custom_model(model):
-        get_spec(model)  # unknown names fail here, before any build
+    # A name a model was built under (`build-model my.keras` → "my") needs no registry entry.
     artefact = find_artefact(settings.cache_dir, model)
     if artefact is None:
+        if not is_custom_model(model):
+            get_spec(model, settings.cache_dir)  # unknown names fail here, before any build
         if not build:
             raise ModelNotBuilt(
-                f"The model {model} is not built in {settings.cache_dir}; run "
-                f"`imagerec build-model {model}` (or `make setup`)."
+                f"The model {model} is not built in {settings.cache_dir}; build it with "
+                f"`imagerec build-model {model}`."
             )
         artefact = build_artefact(model, settings.cache_dir, labels_file=settings.labels_file)
     return Classifier(artefact, choose_runtime(artefact, settings), settings)

@@ -71,7 +71,7 @@ def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
-    from imagerec.models import REGISTRY, find_artefact
+    from imagerec.models import REGISTRY, custom_artefacts, find_artefact
 
     rows: list[dict[str, Any]] = []
     for name, spec in REGISTRY.items():
@@ -84,6 +84,18 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
                 "input_size": spec.preprocessing.size,
                 "preprocessing": spec.preprocessing.describe(),
                 "description": spec.description,
+            }
+        )
+    for custom in custom_artefacts(settings.cache_dir):
+        manifest = custom.manifest
+        rows.append(
+            {
+                "name": manifest.name,
+                "default": manifest.name == settings.model,
+                "built": True,
+                "input_size": manifest.preprocessing.size,
+                "preprocessing": manifest.preprocessing.describe(),
+                "description": manifest.description,
             }
         )
     if args.json:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import shutil
 import sys
 import tempfile
@@ -59,12 +60,31 @@ def _efficientnet_lite0(pretrained: bool) -> keras.Model:
     return build_efficientnet_lite0(state)
 
 
+def _network_reason(error: BaseException) -> str | None:
+    """Why a download failed, if a network error (an OSError) is in the chain, else None."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, OSError):
+            return str(getattr(seen, "reason", None) or seen)
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def _keras_application(attr: str, size: int) -> Callable[[bool], keras.Model]:
     def build(pretrained: bool) -> keras.Model:
         import keras
 
         factory = getattr(keras.applications, attr)
-        return factory(weights="imagenet" if pretrained else None, input_shape=(size, size, 3))
+        try:
+            return factory(weights="imagenet" if pretrained else None, input_shape=(size, size, 3))
+        except Exception as error:  # Keras wraps the URLError in a bare Exception
+            reason = _network_reason(error)
+            if reason is None:
+                raise
+            raise ModelError(
+                f"Cannot download the ImageNet weights of keras.applications.{attr} ({reason}): "
+                f"building it needs the network. {DEFAULT_OFFLINE} builds offline."
+            ) from None
 
     return build
 
@@ -77,6 +97,8 @@ def _app(name: str, attr: str, mode: str, size: int = 224, resize: str = "biline
         build=_keras_application(attr, size),
     )
 
+
+DEFAULT_OFFLINE = "efficientnet_lite0"
 
 REGISTRY: dict[str, ModelSpec] = {
     spec.name: spec
@@ -116,12 +138,18 @@ def is_custom_model(name: str) -> bool:
     return name.endswith(".keras")
 
 
-def get_spec(name: str) -> ModelSpec:
+# What a custom model's artefact may be called: it becomes a folder name in the cache.
+_ARTEFACT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def get_spec(name: str, cache_dir: Path | None = None) -> ModelSpec:
     key = canonical_name(name)
     if key not in REGISTRY:
+        built = [a.manifest.name for a in custom_artefacts(cache_dir)] if cache_dir else []
+        yours = f" (or one you built: {', '.join(built)})" if built else ""
         raise UnknownModel(
-            f"Expected a model name in {', '.join(REGISTRY)} or a path to a .keras file, "
-            f"received: {name!r}"
+            f"Expected a model name in {', '.join(REGISTRY)}{yours} or a path to a .keras "
+            f"file, received: {name!r}"
         )
     return REGISTRY[key]
 
@@ -184,6 +212,8 @@ def artefact_dir(cache_dir: Path, name: str) -> Path:
 
 
 def find_artefact(cache_dir: Path, name: str) -> Artefact | None:
+    if not _ARTEFACT_NAME.fullmatch(artefact_name(name)):
+        return None  # not a name anything could have been built under ("../x", "")
     directory = artefact_dir(cache_dir, name)
     try:
         manifest = Manifest.from_json((directory / MANIFEST).read_text(encoding="utf-8"))
@@ -196,6 +226,25 @@ def find_artefact(cache_dir: Path, name: str) -> Artefact | None:
     if manifest.version != MANIFEST_VERSION:
         return None
     return Artefact(directory, manifest)
+
+
+def custom_artefacts(cache_dir: Path) -> list[Artefact]:
+    """Models built from users' .keras files (``build-model my.keras``), by name."""
+    found = []
+    try:
+        folders = sorted(p for p in cache_dir.iterdir() if p.is_dir())
+    except OSError:
+        return []
+    for folder in folders:
+        if folder.name in REGISTRY or not (folder / MANIFEST).is_file():
+            continue
+        try:
+            artefact = find_artefact(cache_dir, folder.name)
+        except ModelError:
+            continue  # an unreadable manifest is reported when that model is asked for
+        if artefact is not None:
+            found.append(artefact)
+    return found
 
 
 def progress(message: str) -> None:
@@ -263,8 +312,13 @@ def build_artefact(
     preprocessing: Preprocessing | None = None,
     pretrained: bool = True,
     force: bool = False,
+    verbose: bool = False,
 ) -> Artefact:
-    """Build a model's artefact into the cache; a no-op when it is already there."""
+    """Build a model's artefact into the cache; a no-op when it is already there.
+
+    Unless ``verbose``, Keras prints nothing of its own (download and save progress): the
+    steps are reported one line each.
+    """
     directory = artefact_dir(cache_dir, name)
     existing = find_artefact(cache_dir, name)
     if existing is not None and not force:
@@ -277,6 +331,8 @@ def build_artefact(
     from imagerec.runtimes import LiteRTRuntime
 
     keras.utils.set_random_seed(0)
+    if not verbose:
+        keras.config.disable_interactive_logging()
     files = {"keras": KERAS_FILE, "tflite": TFLITE_FILE}
     if is_custom_model(name):
         source = Path(name)
