@@ -372,3 +372,35 @@ def test_importing_the_api_loads_no_model(tmp_path: Path) -> None:
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_models_says_what_classify_accepts() -> None:
+    # Given the models route / When called / Then it lists what the intake accepts, and the caps
+    status, _, body = call(event("models"))
+    accepts = json.loads(body)["accepts"]
+    assert status == 200
+    assert accepts["formats"][:3] == ["JPEG", "PNG", "WebP"]
+    assert "image/tiff" in accepts["media_types"]
+    assert len(accepts["formats"]) == len(accepts["media_types"])
+    assert accepts["max_bytes"] == Settings().max_bytes
+    assert accepts["max_pixels"] == Settings().max_pixels
+
+
+def test_text_answer_is_the_cli_line_with_every_label_asked_for() -> None:
+    # Given a red and a blue file, with a file that is not an image, asking for text and top_k=3
+    status, text = post(
+        *multipart(
+            ("red.png", solid(RED)),
+            ("notes.txt", b"not an image"),
+            ("blue.png", solid(BLUE)),
+        ),
+        target="/api/classify?top_k=3",
+        accept="text/plain",
+    )
+    # Then one line per file, as `imagerec classify` prints it: every label asked for
+    lines = text.splitlines()
+    assert status == 200
+    assert lines[0].startswith("red.png: red (")
+    assert lines[0].count("%)") == 3
+    assert lines[1].startswith("notes.txt: error: The file is not a supported image")
+    assert lines[2].startswith("blue.png: blue (")

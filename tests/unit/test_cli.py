@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -78,15 +79,62 @@ def test_human_errors_are_one_line_each(tmp_path: Path, capsys: pytest.CaptureFi
 
 
 @pytest.mark.parametrize(
-    "args", [["classify", "--top-k", "0", "x.jpg"], ["classify", "--model", "nope", "x.jpg"]]
+    ("args", "says"),
+    [
+        (["classify", "--top-k", "0", "x.jpg"], "Expected top_k between 1 and 20"),
+        (["classify", "--model", "nope", "x.jpg"], "Expected a model name in efficientnet_lite0"),
+        (["classify", "--model", "../../etc", "x.jpg"], "Expected a model name"),
+        # Known but not built: never a build from classify, only how to make one
+        (["classify", "-m", "mobilenet_v2", "x.jpg"], "`imagerec build-model mobilenet_v2`"),
+        (["serve", "--workers", "0"], "Expected --workers >= 1"),
+    ],
 )
 def test_bad_options_are_one_line_and_exit_2(
-    args: list[str], capsys: pytest.CaptureFixture[str]
+    args: list[str], says: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
-    assert err.startswith("imagerec: error [")
+    assert err.startswith("imagerec: error: ")
+    assert says in err
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("IMAGEREC_MAX_BYTES", "ten", "Expected IMAGEREC_MAX_BYTES to be an integer"),
+        ("IMAGEREC_RUNTIME", "gpu", "Expected IMAGEREC_RUNTIME in auto, litert, keras"),
+        ("IMAGEREC_THREADS", "0", "Expected IMAGEREC_THREADS >= 1"),
+    ],
+)
+def test_a_bad_setting_is_one_line_and_exit_2(
+    variable: str,
+    value: str,
+    says: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv(variable, value)
+    assert main(["classify", str(PHOTOS["coffee"][0])]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(f"imagerec: error: {says}")
+
+
+def test_a_tiny_byte_cap_is_reported_in_bytes_not_zero_megabytes(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("IMAGEREC_MAX_BYTES", "1000")
+    coffee = str(PHOTOS["coffee"][0])
+    assert main(["classify", coffee]) == 1
+    assert capsys.readouterr().err.endswith("; the limit is 1 KB.\n")
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert re.fullmatch(r"imagerec \d+\.\d+\.\d+\n", capsys.readouterr().out)
 
 
 def test_models_lists_the_default_as_built(capsys: pytest.CaptureFixture[str]) -> None:
@@ -117,7 +165,8 @@ def test_invoke_reports_an_unreadable_event_and_goes_on(
     assert main(["invoke", str(bad), str(EVENTS / "health.json")]) == 1
     out, err = capsys.readouterr()
     assert json.loads(out)["statusCode"] == 200
-    assert "bad_event" in err
+    assert err.count("\n") == 1
+    assert err.startswith(f"{bad}: error: not an API Gateway event: ")
 
 
 def _options(parser: argparse.ArgumentParser) -> set[str]:

@@ -28,9 +28,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from imagerec.classifier import Classification, Span, load_classifier
 from imagerec.errors import ImagerecError, InvalidInput, TooLarge, UnsupportedFormat
+from imagerec.intake import format_names, media_types
 from imagerec.models import REGISTRY
 from imagerec.openapi import openapi_document
 from imagerec.settings import Settings
+from imagerec.text import result_line
 from imagerec.uploads import body_bytes, parse_classify_body, parse_top_k
 
 SERVICE = "imagerec"
@@ -111,12 +113,9 @@ def json_response(status: int, body: dict[str, Any], **headers: str) -> Response
 
 
 def text_line(result: dict[str, Any]) -> str:
-    """One result as the ``Accept: text/plain`` line: ``name: label (94.5%)``."""
-    prefix = f"{result['filename']}: " if result.get("filename") else ""
-    if "error" in result:
-        return f"{prefix}error: {result['error']['message']}"
-    best = result["predictions"][0]
-    return f"{prefix}{best['label']} ({best['score'] * 100:.1f}%)"
+    """One result as the ``Accept: text/plain`` line, as ``imagerec classify`` prints it:
+    ``name: label (94.5%), label (2.1%)``, every label asked for."""
+    return result_line(result, result.get("filename"))
 
 
 @contextmanager
@@ -236,6 +235,13 @@ class Api:
             "default": self.classifier.name,
             "models": [self.classifier.describe()],
             "buildable": sorted(REGISTRY),
+            # What POST /api/classify takes; the page lists these and sizes its uploads by them.
+            "accepts": {
+                "formats": format_names(),
+                "media_types": media_types(),
+                "max_bytes": self.settings.max_bytes,
+                "max_pixels": self.settings.max_pixels,
+            },
         }
         return json_response(HTTPStatus.OK, body)
 

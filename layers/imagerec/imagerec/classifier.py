@@ -181,7 +181,9 @@ def choose_runtime(artefact: Artefact, settings: Settings) -> Runtime:
     if wanted == "auto":
         wanted = "litert" if artefact.manifest.litert_matches else "keras"
     if wanted == "litert":
-        return LiteRTRuntime(artefact.path("tflite"), threads=settings.threads)
+        return LiteRTRuntime(
+            artefact.path("tflite"), threads=settings.threads, quiet=not settings.verbose
+        )
     return KerasRuntime(artefact.path("keras"), threads=settings.threads)
 
 

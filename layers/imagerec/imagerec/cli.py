@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -23,8 +25,27 @@ def _quiet_powertools() -> None:
     os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "imagerec")
 
 
-def _error_line(source: str, code: str, message: str) -> None:
-    print(f"{source}: error [{code}]: {message}", file=sys.stderr)
+def _error_line(source: str, message: str) -> None:
+    """The one line a failure gets: ``<file or imagerec>: error: <message>``."""
+    print(f"{source}: error: {message}", file=sys.stderr, flush=True)
+
+
+def _native_logs(verbose: bool) -> None:
+    """TensorFlow's C++ start-up chatter (oneDNN, CPU features, the converter) stays off the
+    terminal unless asked for; it reads this before TensorFlow is imported."""
+    if verbose:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
+    else:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("imagerec")
+    except PackageNotFoundError:  # run from a source tree without installing
+        return "unknown"
 
 
 def _read(path: str) -> bytes:
@@ -48,7 +69,8 @@ class _FileProblem(Exception):
 def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
     from imagerec.classifier import load_classifier
 
-    classifier = load_classifier(args.model, runtime=args.runtime, settings=settings)
+    # Never a build here: that can take minutes and the network; the error says how.
+    classifier = load_classifier(args.model, runtime=args.runtime, settings=settings, build=False)
     # People read one line with the best label; --json matches the API's default.
     wanted = args.top_k if args.top_k is not None else (5 if args.json else 1)
     top_k = classifier.check_top_k(wanted)
@@ -114,7 +136,9 @@ def cmd_build_model(args: argparse.Namespace, settings: Settings) -> int:
 
     name = args.name or settings.model
     labels = Path(args.labels) if args.labels else settings.labels_file
-    artefact = build_artefact(name, settings.cache_dir, labels_file=labels, force=args.force)
+    artefact = build_artefact(
+        name, settings.cache_dir, labels_file=labels, force=args.force, verbose=settings.verbose
+    )
     if args.export:
         artefact = export_for_litert(artefact, Path(args.export))
     elif args.require_litert and not artefact.manifest.litert_matches:
@@ -138,7 +162,7 @@ def cmd_invoke(args: argparse.Namespace, settings: Settings) -> int:
             event = load_event(Path(path))
         except (OSError, ValueError) as error:
             failures += 1
-            _error_line(path, "bad_event", str(error))
+            _error_line(path, f"not an API Gateway event: {error}")
             continue
         response = handler(event, LocalContext())
         print(json.dumps(response), flush=True)
@@ -153,37 +177,97 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         raise ConfigError(f"Expected --workers >= 1, received: {args.workers}")
     if args.site:
         settings = replace(settings, site_dir=Path(args.site))
-    serve(args.host, args.port, settings, workers=args.workers)
+    try:
+        serve(args.host, args.port, settings, workers=args.workers)
+    except OSError as error:
+        raise ConfigError(_listen_problem(args.host, args.port, error)) from None
     return 0
+
+
+def _listen_problem(host: str, port: int, error: OSError) -> str:
+    if error.errno == errno.EADDRINUSE:
+        return (
+            f"Port {port} on {host} is already in use (another imagerec serve?); choose "
+            f"another with --port 9000 (make run PORT=9000)."
+        )
+    if error.errno == errno.EACCES:
+        return f"Port {port} needs privileges; choose one above 1023 with --port."
+    return f"Cannot listen on {host}:{port}: {error.strerror or error}."
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="imagerec", description="What is in this photo? ImageNet labels, offline."
+        prog="imagerec",
+        description="What is in this photo? ImageNet labels, offline.",
+        epilog="`imagerec COMMAND --help` describes each command.",
+    )
+    parser.add_argument("--version", action="version", version=f"imagerec {_version()}")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="also show TensorFlow's and LiteRT's own log lines (default: hidden)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    classify = commands.add_parser("classify", help="classify image files")
-    classify.add_argument("photos", nargs="+", metavar="PHOTO")
+    classify = commands.add_parser(
+        "classify",
+        help="classify image files, one line each",
+        description="One line per photo: '<file>: <label> (<score>%%)'. A file that fails is "
+        "one line on stderr; the rest go on, and the exit status is 1.",
+    )
+    classify.add_argument("photos", nargs="+", metavar="PHOTO", help="image files")
     classify.add_argument(
         "--top-k",
         "-k",
         type=int,
         metavar="N",
-        help="labels per photo, 1-20 (default: 1, or 5 with --json as in the API)",
+        help="labels per photo, 1-20 (default: 1, or 5 with --json, as in the API)",
     )
-    classify.add_argument("--model", "-m", help="model name or a .keras file (default: embedded)")
-    classify.add_argument("--runtime", choices=("auto", "litert", "keras"))
-    classify.add_argument("--json", action="store_true", help="one JSON object per line")
+    classify.add_argument(
+        "--model",
+        "-m",
+        metavar="NAME",
+        help="a built model: a name from `imagerec models` or a .keras file built with "
+        "build-model (default: efficientnet_lite0, or IMAGEREC_MODEL)",
+    )
+    classify.add_argument(
+        "--runtime",
+        choices=("auto", "litert", "keras"),
+        help="auto serves with LiteRT when it matched Keras at build time "
+        "(default: auto, or IMAGEREC_RUNTIME)",
+    )
+    classify.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per line, with the API's fields and a filename",
+    )
     classify.set_defaults(run=cmd_classify)
 
-    models = commands.add_parser("models", help="list the models")
-    models.add_argument("--json", action="store_true")
+    models = commands.add_parser(
+        "models", help="list the models", description="The models that can be built or are."
+    )
+    models.add_argument("--json", action="store_true", help="one JSON array instead of a table")
     models.set_defaults(run=cmd_models)
 
-    build = commands.add_parser("build-model", help="build a model artefact into the cache")
-    build.add_argument("name", nargs="?", help="model name or .keras file (default: embedded)")
-    build.add_argument("--labels", help="labels file, one per line (for a .keras model)")
+    build = commands.add_parser(
+        "build-model",
+        help="build a model into the cache",
+        description="Build a model once into the cache (IMAGEREC_CACHE_DIR). The default "
+        "model builds offline; keras.applications models download their weights; a .keras "
+        "file is then served under its name (my.keras → --model my).",
+    )
+    build.add_argument(
+        "name",
+        nargs="?",
+        metavar="NAME|FILE.keras",
+        help="a name from `imagerec models` or your .keras file (default: efficientnet_lite0)",
+    )
+    build.add_argument(
+        "--labels",
+        metavar="FILE",
+        help="labels, one per line, for a .keras model (default: IMAGEREC_LABELS)",
+    )
     build.add_argument("--force", action="store_true", help="rebuild even if already built")
     build.add_argument(
         "--require-litert",
@@ -194,31 +278,67 @@ def build_parser() -> argparse.ArgumentParser:
         "--export",
         metavar="DIR",
         help="also copy what LiteRT serves (no Keras model) to DIR/<name>; implies "
-        "--require-litert (the Lambda image ships this copy)",
+        "--require-litert (the Lambda image ships this copy; default: no copy)",
     )
     build.set_defaults(run=cmd_build_model)
 
-    invoke = commands.add_parser("invoke", help="run API Gateway events through the handler")
-    invoke.add_argument("events", nargs="+", metavar="EVENT.json")
+    invoke = commands.add_parser(
+        "invoke",
+        help="run API Gateway events through the handler",
+        description="Each event file (events/*.json) through the Lambda handler, in-process; "
+        "one JSON response per line.",
+    )
+    invoke.add_argument("events", nargs="+", metavar="EVENT.json", help="event files")
     invoke.set_defaults(run=cmd_invoke)
 
-    serve = commands.add_parser("serve", help="serve the page and the API on one origin")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
-    serve.add_argument("--site", help="folder of the static page (default: ./site)")
+    serve = commands.add_parser(
+        "serve",
+        help="serve the page and the API on one origin",
+        description="The page and the API on one origin, through the Lambda handler.",
+    )
     serve.add_argument(
-        "--workers", type=int, default=1, help="processes, each with its own model (default: 1)"
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    serve.add_argument("--port", type=int, default=8080, help="port (default: %(default)s)")
+    serve.add_argument(
+        "--site",
+        metavar="DIR",
+        help="folder of the page (default: ./site, else the repository's site/)",
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="processes, each with its own model; one per core serves clients in parallel "
+        "(default: %(default)s)",
     )
     serve.set_defaults(run=cmd_serve)
     return parser
 
 
+def _stdout_gone() -> None:
+    """The reader left (`| head -1`): stop quietly, and let nothing flush into the closed pipe."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _native_logs(args.verbose)
     try:
-        return int(args.run(args, Settings.from_env()))
+        settings = Settings.from_env()
+        if args.verbose:
+            settings = replace(settings, verbose=True)
+        status = int(args.run(args, settings))
+        sys.stdout.flush()  # inside the try: a closed pipe surfaces here, not at exit
+        return status
     except ImagerecError as error:
-        _error_line("imagerec", error.code, error.message)
+        _error_line("imagerec", error.message)
         return 2
+    except BrokenPipeError:
+        _stdout_gone()
+        return 128 + signal.SIGPIPE  # what a tool killed by SIGPIPE reports
     except KeyboardInterrupt:
         return 130

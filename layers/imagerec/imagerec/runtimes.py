@@ -7,7 +7,10 @@ LiteRT (XNNPACK) is the fast one and needs no TensorFlow; Keras through a compil
 from __future__ import annotations
 
 import os
+import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -31,6 +34,33 @@ def _check_batch(batch: np.ndarray, size: int) -> np.ndarray:
     return np.ascontiguousarray(batch, dtype=np.float32)
 
 
+@contextmanager
+def native_stderr_silenced(silenced: bool = True) -> Iterator[None]:
+    """Point file descriptor 2 at /dev/null for the duration.
+
+    LiteRT's C++ core writes "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." straight
+    to fd 2 when the first interpreter allocates its tensors, and has no switch for it; Python's
+    ``sys.stderr`` cannot catch it. Failures still surface, as the exceptions LiteRT raises.
+    """
+    if not silenced:
+        yield
+        return
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no fd 2 at all: nothing to silence
+        yield
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
 @dataclass
 class _Slot:
     """One interpreter with what ``predict`` needs from it, looked up once, not per call."""
@@ -48,7 +78,7 @@ class LiteRTRuntime:
 
     name = "litert"
 
-    def __init__(self, path: Path, *, threads: int) -> None:
+    def __init__(self, path: Path, *, threads: int, quiet: bool = True) -> None:
         try:
             from ai_edge_litert.interpreter import Interpreter
         except ImportError as error:
@@ -58,7 +88,8 @@ class LiteRTRuntime:
             ) from error
         try:
             interpreter = Interpreter(model_path=os.fspath(path), num_threads=threads)
-            interpreter.allocate_tensors()
+            with native_stderr_silenced(quiet):
+                interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as error:
             raise ModelError(f"LiteRT cannot load {path}: {error}") from error
         # get_input_details() builds dicts of quantisation and sparsity data on every call;

@@ -70,6 +70,8 @@ class Settings:
     on_lambda: bool = False
     # True when IMAGEREC_THREADS chose the threads: then nothing divides them up.
     threads_chosen: bool = False
+    # `imagerec --verbose`: TensorFlow's and LiteRT's own log lines reach the terminal too.
+    verbose: bool = False
 
     @property
     def max_body_bytes(self) -> int:
