@@ -200,19 +200,32 @@ def load_classifier(
     TensorFlow and, for keras.applications models, the network); serving passes False.
     """
     settings = _override(settings or Settings.from_env(), name, runtime)
-    model = settings.model
-    # A name a model was built under (`build-model my.keras` → "my") needs no registry entry.
-    artefact = find_artefact(settings.cache_dir, model)
-    if artefact is None:
-        if not is_custom_model(model):
-            get_spec(model, settings.cache_dir)  # unknown names fail here, before any build
+    try:
+        artefact = built_artefact(settings)
+    except ModelNotBuilt:
         if not build:
-            raise ModelNotBuilt(
-                f"The model {model} is not built in {settings.cache_dir}; build it with "
-                f"`imagerec build-model {model}`."
-            )
-        artefact = build_artefact(model, settings.cache_dir, labels_file=settings.labels_file)
+            raise
+        artefact = build_artefact(
+            settings.model, settings.cache_dir, labels_file=settings.labels_file
+        )
     return Classifier(artefact, choose_runtime(artefact, settings), settings)
+
+
+def built_artefact(settings: Settings) -> Artefact:
+    """The built artefact of ``settings.model``, or a one-line error saying how to build it.
+
+    A name a model was built under (``build-model my.keras`` → "my") needs no registry entry.
+    """
+    model = settings.model
+    artefact = find_artefact(settings.cache_dir, model)
+    if artefact is not None:
+        return artefact
+    if not is_custom_model(model):
+        get_spec(model, settings.cache_dir)  # an unknown name fails here, before any build
+    raise ModelNotBuilt(
+        f"The model {model} is not built in {settings.cache_dir}; build it with "
+        f"`imagerec build-model {model}`."
+    )
 
 
 def _override(settings: Settings, name: str | None, runtime: str | None) -> Settings:

@@ -171,12 +171,15 @@ def cmd_invoke(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     _quiet_powertools()
+    from imagerec.classifier import built_artefact
     from imagerec.server import serve
 
     if args.workers < 1:
         raise ConfigError(f"Expected --workers >= 1, received: {args.workers}")
     if args.site:
         settings = replace(settings, site_dir=Path(args.site))
+    # Before listening: a missing model is one line, not a server that dies on its first start.
+    built_artefact(settings)
     try:
         serve(args.host, args.port, settings, workers=args.workers)
     except OSError as error:

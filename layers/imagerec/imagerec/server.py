@@ -257,7 +257,13 @@ def serve(host: str, port: int, settings: Settings, *, workers: int = 1) -> None
     listener = socket.create_server((host, port), family=family, backlog=128)
     bound_host, bound_port = str(listener.getsockname()[0]), listener.getsockname()[1]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-    print(f"imagerec: serving http://{shown}:{bound_port}/ (Ctrl-C stops)", flush=True)
+    base = f"http://{shown}:{bound_port}"
+    several = f" with {workers} worker processes" if workers > 1 else ""
+    print(f"imagerec: serving {base}/{several} (Ctrl-C stops)", flush=True)
+    sample = Path("samples/coffee.jpg")
+    if sample.is_file():  # run from the repository: a line to paste into another terminal
+        curl = f"curl -s -H 'Accept: text/plain' --data-binary @{sample} {base}/api/classify"
+        print(f"imagerec: try  {curl}", flush=True)
 
     def stop(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
