@@ -33,10 +33,7 @@ def _error_line(source: str, message: str) -> None:
 def _native_logs(verbose: bool) -> None:
     """TensorFlow's C++ start-up chatter (oneDNN, CPU features, the converter) stays off the
     terminal unless asked for; it reads this before TensorFlow is imported."""
-    if verbose:
-        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
-    else:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0" if verbose else "2"
 
 
 def _version() -> str:
