@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 import imagerec
+from imagerec.cli import main
 from imagerec.errors import ModelError
 from imagerec.models import MANIFEST, build_artefact, find_artefact
 from imagerec.settings import Settings
-from tests.conftest import photo_bytes
+from tests.conftest import ROOT, photo_bytes
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -61,6 +62,36 @@ def test_a_custom_keras_model_builds_and_serves_with_its_labels(
         [p.score for p in results["keras"].predictions],
         atol=1e-4,
     )
+
+
+def test_a_custom_model_is_served_and_listed_by_the_name_it_was_built_under(
+    custom_model: tuple[Path, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given shapes.keras built into a fresh cache
+    model_path, labels = custom_model
+    build_artefact(str(model_path), tmp_path, labels_file=labels)
+    monkeypatch.setenv("IMAGEREC_CACHE_DIR", str(tmp_path))
+    # When classified with --model shapes (no path, no .keras)
+    coffee = str(ROOT / "samples" / "coffee.jpg")
+    assert main(["classify", "--model", "shapes", "--top-k", "3", coffee]) == 0
+    line = capsys.readouterr().out.strip()
+    # Then its labels answer, and `imagerec models` lists it as built
+    assert line.startswith(f"{coffee}: ")
+    assert {part.split(" (")[0] for part in line.split(": ", 1)[1].split(", ")} == {
+        "circle",
+        "square",
+        "triangle",
+    }
+    assert main(["models", "--json"]) == 0
+    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+    assert rows["shapes"]["built"]
+    assert rows["shapes"]["input_size"] == 96
+    # And an unknown name's error offers it
+    assert main(["classify", "--model", "shape", coffee]) == 2
+    assert "(or one you built: shapes)" in capsys.readouterr().err
 
 
 def test_a_custom_model_without_labels_is_refused(
