@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -122,12 +123,13 @@ def test_new_photos_go_on_top(page, drop, finished_cards, coffee, chelsea):
     assert [c.locator(".file-name").inner_text() for c in cards] == ["chelsea.png", "coffee.png"]
 
 
-def test_upload_is_a_jpeg_at_most_1024_px(page, drop, finished_cards, file_of):
-    # Given a large PNG (2400×1600)
-    big = Image.new("RGB", (2400, 1600))
-    big.paste((200, 60, 30), (0, 0, 1200, 1600))
+def test_a_large_upload_is_a_jpeg_at_most_1024_px(page, drop, finished_cards, file_of):
+    # Given a large PNG (2400×1600, noisy, so several MB: over what the page sends as it is)
+    pixels = np.random.default_rng(3).integers(0, 256, size=(1600, 2400, 3), dtype=np.uint8)
+    pixels[:, :1200] = (200, 60, 30)
     buffer = io.BytesIO()
-    big.save(buffer, format="PNG")
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    assert buffer.tell() > 2_000_000
     sent: list[tuple[str, bytes]] = []
 
     def record(route):
@@ -164,12 +166,42 @@ def test_upload_honours_exif_orientation(page, drop, finished_cards, file_of):
     page.route(CLASSIFY, record)
 
     # When it is dropped
-    drop(page, file_of("phone.jpg", "image/jpeg", buffer.getvalue()))
+    with page.expect_response(CLASSIFY) as answer:
+        drop(page, file_of("phone.jpg", "image/jpeg", buffer.getvalue()))
     finished_cards(page, 1)
 
-    # Then what was sent is upright: 100 wide, 300 tall
+    # Then the photo went as it is (small, and a format the API takes), EXIF and all, and the
+    # server saw it upright: 100 wide, 300 tall
+    assert sent[0] == buffer.getvalue()
+    assert answer.value.json()["image"] == {"width": 100, "height": 300, "format": "JPEG"}
+
+
+def test_a_large_photo_is_shrunk_upright(page, drop, finished_cards, file_of):
+    # Given a 3000×1000 noisy JPEG (over 2 MB) whose EXIF says "rotate 90° clockwise"
+    pixels = np.random.default_rng(5).integers(0, 256, size=(1000, 3000, 3), dtype=np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=95, exif=exif.tobytes())
+    assert buffer.tell() > 2_000_000
+    sent: list[bytes] = []
+
+    def record(route):
+        sent.append(route.request.post_data_buffer)
+        route.continue_()
+
+    page.route(CLASSIFY, record)
+    drop(page, file_of("phone.jpg", "image/jpeg", buffer.getvalue()))
+    (card,) = finished_cards(page, 1)
+
+    # Then the browser's copy is upright and at most 1024 px, and the card says a copy was used
     with Image.open(io.BytesIO(sent[0])) as uploaded:
-        assert uploaded.size == (100, 300)
+        assert uploaded.size == (341, 1024)
+    assert (
+        card.locator(".copy-note")
+        .inner_text()
+        .startswith("A smaller copy (341 × 1024) was classified")
+    )
 
 
 def test_results_region_is_a_live_region(page, drop, finished_cards, coffee):
