@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from imagerec.api import ROUTES
+
 pytestmark = [pytest.mark.integration]
 
 SITE = Path(__file__).resolve().parents[2] / "site"
@@ -86,13 +88,17 @@ def test_no_external_urls(path):
     assert "@font-face" not in text
 
 
-def test_every_reference_is_a_local_file(index):
+def test_every_reference_is_a_local_file_or_an_api_route(index):
+    api_routes = {route.path for route in ROUTES if route.method == "GET"}
     for tag, attrs in index.tags:
         for name in ("src", "href"):
             ref = attrs.get(name)
             if ref is None:
                 continue
             assert not ref.startswith(("http:", "https:", "//", "javascript:")), (tag, ref)
+            if ref.startswith("api/"):  # the same origin serves the API (CloudFront: /api/*)
+                assert f"/{ref}" in api_routes, f"Expected a GET route /{ref} for <{tag} {name}>"
+                continue
             assert (SITE / ref).is_file(), f"Expected site/{ref} for <{tag} {name}>"
 
 
