@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from imagerec.settings import Settings
+from imagerec.text import human_pixels, human_size
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -20,8 +21,7 @@ def _ok(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
 
 
 def openapi_document(settings: Settings) -> dict[str, Any]:
-    mb = settings.max_bytes / 1_000_000
-    megapixels = settings.max_pixels / 1_000_000
+    size, pixels = human_size(settings.max_bytes), human_pixels(settings.max_pixels)
     number = {"type": "number"}
     integer = {"type": "integer"}
     string = {"type": "string"}
@@ -102,7 +102,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
         "description": (
             "Send one image as the raw body, several as multipart/form-data (field `image`), "
             "or base64 in JSON. JPEG, PNG, WebP, GIF, BMP and TIFF are accepted, whatever the "
-            f"Content-Type says; up to {mb:g} MB and {megapixels:g} megapixels per image. "
+            f"Content-Type says; up to {size} and {pixels} per image. "
             "`Accept: text/plain` answers one line per image."
         ),
         "parameters": [
@@ -157,7 +157,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                 },
             },
             "400": _error("Empty, corrupt or malformed input, or a bad top_k"),
-            "413": _error(f"Over {mb:g} MB or {megapixels:g} megapixels"),
+            "413": _error(f"Over {size} or {pixels}"),
             "415": _error("Not a supported raster image"),
             "500": _error("Our failure; carries a request id"),
         },

@@ -25,6 +25,7 @@ from typing import Any
 from imagerec.events import LocalContext, http_event, response_body
 from imagerec.headers import SECURITY_HEADERS
 from imagerec.settings import Settings
+from imagerec.text import human_size
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -174,11 +175,11 @@ class RequestHandler(BaseHTTPRequestHandler):
         try:
             body = self._read_body()
         except _BodyTooLarge:
-            mb = self.server.max_body_bytes / 1_000_000
+            limit = human_size(self.server.max_body_bytes)
             self._send_error_json(
                 HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
                 "payload_too_large",
-                f"The request body is over the {mb:.1f} MB limit.",
+                f"The request body is over the {limit} limit.",
                 started,
             )
             return
