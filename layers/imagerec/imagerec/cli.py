@@ -157,7 +157,11 @@ def cmd_invoke(args: argparse.Namespace, settings: Settings) -> int:
     for path in args.events:
         try:
             event = load_event(Path(path))
-        except (OSError, ValueError) as error:
+        except OSError as error:
+            failures += 1
+            _error_line(path, f"{error.strerror or error}.")
+            continue
+        except ValueError as error:
             failures += 1
             _error_line(path, f"not an API Gateway event: {error}")
             continue
