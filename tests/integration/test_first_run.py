@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -40,13 +40,6 @@ def run(
 
 def bash(script: str, env: dict[str, str | None] | None = None) -> subprocess.CompletedProcess[str]:
     return run("bash", "-c", f"set -o pipefail; {script}", env=env)
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_samples_are_small_photos_the_docs_can_use() -> None:
@@ -105,7 +98,7 @@ def test_a_port_in_use_is_one_line_with_the_way_out() -> None:
 
 def test_serve_without_a_built_model_is_one_line_before_listening(tmp_path: Path) -> None:
     done = run(
-        *IMAGEREC, "serve", "--port", str(closed_port()), env={"IMAGEREC_CACHE_DIR": str(tmp_path)}
+        *IMAGEREC, "serve", "--port", str(free_port()), env={"IMAGEREC_CACHE_DIR": str(tmp_path)}
     )
     assert done.returncode == 2
     assert done.stdout == ""
@@ -115,7 +108,7 @@ def test_serve_without_a_built_model_is_one_line_before_listening(tmp_path: Path
 
 
 def test_serve_says_it_started_two_workers_and_what_to_paste() -> None:
-    port = closed_port()
+    port = free_port()
     process = subprocess.Popen(
         [*IMAGEREC, "serve", "--port", str(port), "--workers", "2"],
         cwd=ROOT,
@@ -143,8 +136,8 @@ def test_serve_says_it_started_two_workers_and_what_to_paste() -> None:
 def test_an_offline_build_of_a_download_only_model_is_one_line(tmp_path: Path) -> None:
     # Given no way out to the network (a proxy that refuses) and no cached Keras weights
     offline: dict[str, str | None] = {
-        "HTTPS_PROXY": f"http://127.0.0.1:{closed_port()}",
-        "https_proxy": f"http://127.0.0.1:{closed_port()}",
+        "HTTPS_PROXY": f"http://127.0.0.1:{free_port()}",
+        "https_proxy": f"http://127.0.0.1:{free_port()}",
         "KERAS_HOME": str(tmp_path / "keras"),
         "IMAGEREC_CACHE_DIR": str(tmp_path / "cache"),
         "TF_CPP_MIN_LOG_LEVEL": None,  # as a plain shell has it, not as make exports it
