@@ -10,7 +10,15 @@ import pytest
 import imagerec
 from imagerec.classifier import Classifier, top_k_predictions
 from imagerec.errors import InvalidArgument, UnknownModel, UnsupportedFormat
-from imagerec.models import MATCH_TOLERANCE, compare_outputs, get_spec
+from imagerec.models import (
+    LATENCY_RUNS,
+    LATENCY_WARMUP,
+    MATCH_TOLERANCE,
+    Manifest,
+    compare_outputs,
+    get_spec,
+    measure_latency,
+)
 from imagerec.preprocess import preprocess
 from tests.conftest import PHOTOS, photo_bytes
 
@@ -106,6 +114,51 @@ def test_describe_reports_the_input_contract(litert: Classifier) -> None:
     assert described["input_size"] == [224, 224, 3]
     assert described["num_labels"] == 1000
     assert described["preprocessing"]["resize"] == "tf1_bicubic"
+    # And what it is worth: the published top-1 (latency only if the build measured it)
+    assert described["top1_accuracy"] == 75.1
+    assert "latency" in described
+
+
+@pytest.mark.parametrize(
+    ("name", "top1"), [("efficientnet_lite1", 76.7), ("EfficientNet-Lite2", 77.6)]
+)
+def test_the_larger_lite_models_are_registered_with_their_accuracy(name: str, top1: float) -> None:
+    assert get_spec(name).top1_accuracy == top1
+
+
+def test_latency_is_measured_on_single_images_after_a_warm_up() -> None:
+    # Given a stand-in runtime that records what it is asked to run
+    calls: list[tuple[int, ...]] = []
+
+    def predict(batch: np.ndarray) -> np.ndarray:
+        calls.append(batch.shape)
+        return np.zeros((batch.shape[0], 3), np.float32)
+
+    # When latency is measured
+    latency = measure_latency(predict, np.zeros((8, 8, 3), np.float32), threads=1)
+    # Then every call is one image, warm-ups first, and the figures say how they were taken
+    assert calls == [(1, 8, 8, 3)] * (LATENCY_WARMUP + LATENCY_RUNS)
+    assert latency["runs"] == LATENCY_RUNS
+    assert (latency["runtime"], latency["threads"], latency["batch"]) == ("litert", 1, 1)
+    assert 0 <= latency["p50_ms"] <= latency["p90_ms"]
+    assert 0 <= latency["wall_p50_ms"] <= latency["wall_p90_ms"]
+    assert latency["cpu"]
+
+
+def test_latency_refuses_a_bad_thread_count() -> None:
+    with pytest.raises(ValueError, match="Expected a positive thread count"):
+        measure_latency(lambda b: b, np.zeros((2, 2, 3), np.float32), threads=0)
+
+
+def test_a_manifest_written_before_latency_was_measured_still_loads() -> None:
+    # Given a manifest as builds wrote it before (no latency key)
+    text = (
+        '{"name": "m", "preprocessing": {"size": 8}, "num_classes": 3, "files": {}, '
+        '"litert_check": {}, "built_with": {}, "version": 1}'
+    )
+    # When / Then it loads, with no latency
+    manifest = Manifest.from_json(text)
+    assert manifest.latency == {}
 
 
 @pytest.mark.parametrize("name", ["MobileNetV2", "mobilenet-v2", "mobilenet_v2"])
