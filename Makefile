@@ -55,6 +55,9 @@ test: setup check  ## lint, types, template checks, then every test (unit, integ
 	$(PY) -m pytest -q
 
 bench: setup  ## benchmarks: writes benchmarks/results.json, docs/benchmarks.md and the README's speed line
+	@# The models section compares Lite0 with Lite1 and Lite2: built once (~1 min each), offline.
+	$(VENV)/bin/imagerec build-model efficientnet_lite1
+	$(VENV)/bin/imagerec build-model efficientnet_lite2
 	$(PY) -m benchmarks
 
 events: $(STAMP)  ## regenerate events/*.json from the sample photos

@@ -66,7 +66,7 @@ def warm(runtime: str, small: list[Path], big: list[Path], reps: int, big_reps: 
 
     classifier = load_classifier(runtime=runtime, build=False)
     classifier.warm_up()
-    result: Json = {"load_s": round(time.perf_counter() - start, 3)}
+    result: Json = {"model": classifier.name, "load_s": round(time.perf_counter() - start, 3)}
     for label, photos, count in (("small", small, reps), ("big", big, big_reps)):
         blobs = [p.read_bytes() for p in photos]
         classifier.classify(blobs[0])  # the first call of a size fills Pillow/numpy caches

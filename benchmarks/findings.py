@@ -228,3 +228,21 @@ def why_missed(results: Json) -> list[str]:
     if missed & {"peak_rss_litert_mb", "cold_litert_s"}:
         notes.append("- **LiteRT memory or cold start:** see the tables below.")
     return ["Why the misses, from this run's figures:", "", *notes] if notes else []
+
+
+def models_sentence(models: Json) -> str:
+    """What each step up in accuracy costs, relative to the smallest measured model."""
+    measured = [(name, row) for name, row in models.items() if "warm" in row]
+    if len(measured) < 2:
+        return ""
+    (base_name, base), *others = measured
+    base_ms = base["warm"]["small"]["p50"]
+    clauses = []
+    for name, row in others:
+        gain = (row["top1_accuracy"] or 0) - (base["top1_accuracy"] or 0)
+        ms = row["warm"]["small"]["p50"]
+        clauses.append(
+            f"`{name}` gains {gain:.1f} points of top-1 and {time_relation(ms, base_ms)} "
+            f"`{base_name}` for a 640×480 photo ({fmt(ms)} against {fmt(base_ms)} ms p50)"
+        )
+    return "; ".join(clauses) + "."

@@ -37,6 +37,8 @@ class Plan:
     lambda_memory_mb: int = 2048
     lambda_small: int = 40
     lambda_big: int = 8
+    # The models compared side by side (accuracy against latency); each must be built.
+    models: tuple[str, ...] = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 
     @classmethod
     def quick(cls) -> Plan:

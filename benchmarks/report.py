@@ -175,6 +175,38 @@ def onnx(results: Json) -> list[str]:
     return [*lines, "", findings.onnx_sentence(onnx), ""]
 
 
+def models(results: Json) -> list[str]:
+    """EfficientNet-Lite0/1/2: accuracy against latency. Absent from runs made before the
+    larger models existed, so those runs' documents stay as they were."""
+    if "models" not in results:
+        return []
+    lines = [
+        "## Models: accuracy against latency",
+        "",
+        "Each EfficientNet-Lite, served by LiteRT in-process as above (`classify(bytes)`,",
+        "same photos, rounds interleaved across models). Top-1 is the published ImageNet",
+        "figure; build time is LiteRT inference alone on one thread, in CPU time, measured",
+        "when the model was built (what `imagerec models` shows).",
+        "",
+        "| model | input | top-1 | 640×480 p50 | p95 | inference p50 | 12 MP p50 | build time |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, row in results["models"].items():
+        if "warm" not in row:
+            lines.append(f"| `{name}` | | | {row.get('skipped', 'not measured')} | | | | |")
+            continue
+        small, big = row["warm"]["small"], row["warm"]["big"]
+        built = row.get("build_latency") or {}
+        top1 = f"{row['top1_accuracy']:.1f} %" if row.get("top1_accuracy") else "–"
+        lines.append(
+            f"| `{name}` | {row['input_size']} px | {top1} | {fmt(small['p50'])} | "
+            f"{fmt(small['p95'])} | {fmt(small['stages_p50'].get('inference'))} | "
+            f"{fmt(big['p50'])} | {fmt(built.get('p50_ms'))} |"
+        )
+    sentence = findings.models_sentence(results["models"])
+    return [*lines, *(["", sentence] if sentence else []), ""]
+
+
 def machine(results: Json) -> list[str]:
     m = results["machine"]
     flags = ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in m["flags"].items())
@@ -223,6 +255,7 @@ def render(results: Json) -> str:
         cold(results),
         http(results),
         onnx(results),
+        models(results),
         machine(results),
     ]
     return "\n".join(line for section in sections for line in section).rstrip() + "\n"

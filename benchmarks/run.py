@@ -10,7 +10,8 @@ Measures, with several repetitions (fresh processes and servers each round), med
   an HTTP server;
 * HTTP latency and throughput at 1, 4 and 16 concurrent clients on loopback;
 * peak memory (VmHWM) of every process;
-* ONNX Runtime against LiteRT, inference only, one engine per process (evaluation).
+* ONNX Runtime against LiteRT, inference only, one engine per process (evaluation);
+* EfficientNet-Lite0/1/2 side by side: warm latency against published top-1.
 
 Writes ``benchmarks/results.json``, then renders ``docs/benchmarks.md``, the README's speed
 paragraph and ``docs/benchmarks.png`` from it (``benchmarks.report``).
@@ -35,6 +36,7 @@ from benchmarks import report
 from benchmarks.chart import chart
 from benchmarks.machine import load_average, machine
 from benchmarks.measure import measure_cold, measure_lambda, measure_warm
+from benchmarks.models import measure_models
 from benchmarks.onnx_eval import measure_onnx
 from benchmarks.photos import describe_photos, make_photos
 from benchmarks.plan import CHART, DOC, README, RESULTS, Json, Plan, log
@@ -60,6 +62,7 @@ def measure(plan: Plan, *, skip_onnx: bool) -> Json:
         results["cold"] = measure_cold(plan, photos["small"][0])
         results["servers"] = measure_servers(plan, photos)
         results["onnx"] = {"skipped": "--skip-onnx"} if skip_onnx else measure_onnx(plan, photos)
+        results["models"] = measure_models(plan, photos)
     results["load_average"]["end"] = load_average()
     results["duration_s"] = round(time.perf_counter() - began, 1)
     results["targets"] = evaluate(results)

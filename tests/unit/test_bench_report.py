@@ -221,3 +221,38 @@ def test_a_function_with_less_than_a_vcpu_is_said_to_run_slower() -> None:
     assert "of a vCPU" not in report.render(results)
     results["plan"]["lambda_memory_mb"] = 1024
     assert "the function gets 58% of a vCPU" in report.render(results)
+
+
+def lite(top1: float, small: float, big: float, built_ms: float) -> Json:
+    stages = {"decode": 4.0, "preprocess": 3.0, "inference": small - 7.0}
+    return {
+        "input_size": 224,
+        "top1_accuracy": top1,
+        "build_latency": {"p50_ms": built_ms},
+        "warm": {"small": timing(small, stages), "big": timing(big), "peak_rss_mb": 150.0},
+    }
+
+
+def test_the_models_section_weighs_accuracy_against_latency() -> None:
+    # Given a run that measured Lite0 and Lite2 and found Lite1 not built
+    results = synthetic()
+    results["models"] = {
+        "efficientnet_lite0": lite(75.1, 16.0, 110.0, 12.5),
+        "efficientnet_lite1": {"skipped": "not built: `imagerec build-model efficientnet_lite1`"},
+        "efficientnet_lite2": lite(77.6, 32.0, 130.0, 27.0),
+    }
+    # When the report is rendered
+    text = report.render(results)
+    # Then each measured model has its row, the unbuilt one says how to build it
+    assert "| `efficientnet_lite2` | 224 px | 77.6 % | 32.0 | 38.4 | 25.0 | 130.0 | 27.0 |" in text
+    assert "| `efficientnet_lite1` | | | not built: `imagerec build-model" in text
+    # And the finding follows the figures
+    assert "`efficientnet_lite2` gains 2.5 points of top-1 and takes 100 % more time than" in text
+    results["models"]["efficientnet_lite2"] = lite(77.6, 16.4, 110.0, 27.0)
+    assert "`efficientnet_lite2` gains 2.5 points of top-1 and is within 5 % of" in (
+        report.render(results)
+    )
+
+
+def test_a_run_without_the_models_section_renders_as_before() -> None:
+    assert "## Models" not in report.render(synthetic())
