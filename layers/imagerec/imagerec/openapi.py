@@ -190,7 +190,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
             "/api/models": {
                 "get": {
                     "operationId": "models",
-                    "summary": "The served model: input size, labels, preprocessing",
+                    "summary": "The served model: input, labels, preprocessing, top-1, latency",
                     "responses": {"200": _ok({"type": "object"})},
                 }
             },
