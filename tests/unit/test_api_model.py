@@ -51,6 +51,21 @@ def test_multipart_event_labels_each_file(handler: Handler) -> None:
     assert second["predictions"][0]["label"] in CATS
 
 
+def test_models_route_gives_the_published_top1_and_the_input_contract(
+    handler: Handler,
+) -> None:
+    # Given / When the models route of the real handler
+    status, body = answer(handler, event("models"))
+    # Then the served model says what it is worth and what it takes
+    assert status == 200
+    (served,) = body["models"]
+    assert served["name"] == body["default"] == "efficientnet_lite0"
+    assert served["top1_accuracy"] == 75.1
+    assert served["input_size"] == [224, 224, 3]
+    assert "latency" in served  # null for an artefact built before latency was measured
+    assert {"efficientnet_lite1", "efficientnet_lite2"} <= set(body["buildable"])
+
+
 def test_health_names_the_warm_model(handler: Handler) -> None:
     _, body = answer(handler, event("health"))
     assert body == {
