@@ -185,10 +185,10 @@ def models(results: Json) -> list[str]:
         "",
         "Each EfficientNet-Lite, served by LiteRT in-process as above (`classify(bytes)`,",
         "same photos, rounds interleaved across models). Top-1 is the published ImageNet",
-        "figure; build time is LiteRT inference alone on one thread, in CPU time, measured",
+        "figure; the last column is LiteRT inference alone on one thread, in CPU time, measured",
         "when the model was built (what `imagerec models` shows).",
         "",
-        "| model | input | top-1 | 640×480 p50 | p95 | inference p50 | 12 MP p50 | build time |",
+        "| model | input | top-1 | 640×480 p50 | p95 | inference p50 | 12 MP p50 | at build |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for name, row in results["models"].items():
