@@ -61,7 +61,7 @@ class ModelSpec:
 
 def _efficientnet_lite(name: str) -> Callable[[bool], keras.Model]:
     def build(pretrained: bool) -> keras.Model:
-        from imagerec.efficientnet_lite import VARIANTS, build_efficientnet_lite
+        from imagerec.efficientnet_lite import build_efficientnet_lite
         from imagerec.weights import read_torch_state_dict, weights_path
 
         state = read_torch_state_dict(weights_path(name)) if pretrained else None
@@ -335,8 +335,8 @@ def measure_latency(
 
     Inference only (no decode or resize), so models compare on what differs between them.
     ``p50_ms``/``p90_ms`` are CPU time: with one thread that is the latency on an idle core,
-    and unlike wall-clock time it does not grow when other work shares the machine (a build
-    on a busy host). The wall-clock figures are kept too, for what the build host saw.
+    and it grows far less than wall-clock time when other work shares the machine (on a host
+    at load 10 on 2 cores: 1.7x against 6x). The wall-clock figures are kept too.
     """
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ValueError(f"Expected a positive thread count, received: {threads!r}")
