@@ -116,6 +116,8 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
                 "default": manifest.name == settings.model,
                 "built": True,
                 "input_size": manifest.preprocessing.size,
+                "top1_accuracy": None,
+                "latency": manifest.latency or None,
                 "preprocessing": manifest.preprocessing.describe(),
                 "description": manifest.description,
             }
@@ -123,7 +125,6 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(json.dumps(rows))
         return 0
-    print(f"  {'model':<20} {'input':>5}  {'top-1':>5}  {'latency':>8}  {'built':<6} description")
     for row in rows:
         mark = "*" if row["default"] else " "
         built = "built" if row["built"] else "-"
@@ -134,8 +135,9 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
             f"{built:<6} {row['description']}"
         )
     print(
-        f"\n(* default; artefacts in {settings.cache_dir}; top-1: published ImageNet accuracy; "
-        "latency: LiteRT inference, 1 thread, CPU-time median, measured at build)"
+        f"\n(* default; artefacts in {settings.cache_dir}. Columns: input size, published "
+        "ImageNet top-1, latency (LiteRT inference, 1 thread, CPU-time median, measured at "
+        "build), built)"
     )
     return 0
 
