@@ -6,9 +6,10 @@ from __future__ import annotations
 import io
 import struct
 import zlib
+from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import ExifTags, Image
 
 RED = (255, 0, 0)
 BLUE = (0, 0, 255)
@@ -42,3 +43,19 @@ def png_declaring(width: int, height: int) -> bytes:
         + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
         + chunk(b"IEND", b"")
     )
+
+
+def phone_style(path: Path, fmt: str, *, turned: bool = False, quality: int = 90) -> bytes:
+    """A photo re-encoded as a phone saves it: HEIF (HEVC) or AVIF.
+
+    ``turned`` stores the pixels sideways with EXIF Orientation 6, as a phone held upright
+    does; pillow-heif writes that as HEIF's own irot box, Pillow's AVIF writer as irot too.
+    """
+    with Image.open(path) as im:
+        upright = im.convert("RGB")
+    if not turned:
+        return encode(upright, fmt, quality=quality)
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = 6
+    stored = upright.transpose(Image.Transpose.ROTATE_90)  # ROTATE_270 (tag 6) undoes it
+    return encode(stored, fmt, quality=quality, exif=exif.tobytes())

@@ -8,9 +8,11 @@ import re
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from imagerec.cli import build_parser, main
 from tests.conftest import EVENTS, PHOTOS, ROOT
+from tests.images import phone_style
 
 pytestmark = [pytest.mark.unit, pytest.mark.model]
 
@@ -226,3 +228,29 @@ def _all_actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:
         else:
             actions.append(action)
     return actions
+
+
+@pytest.mark.parametrize("name", ["coffee", "grace_hopper"])
+def test_heic_and_avif_give_the_jpeg_answer(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given one photo as a JPEG and as a phone saves it: HEIC and AVIF, upright and turned
+    source = PHOTOS[name][0]
+    jpeg = tmp_path / f"{name}.jpg"
+    with Image.open(source) as im:
+        im.convert("RGB").save(jpeg, "JPEG", quality=95)
+    files = [jpeg]
+    for fmt, suffix in (("HEIF", "heic"), ("AVIF", "avif")):
+        for turned in (False, True):
+            path = tmp_path / f"{name}{'-turned' if turned else ''}.{suffix}"
+            path.write_bytes(phone_style(source, fmt, turned=turned))
+            files.append(path)
+    # When the command line classifies them all
+    assert main(["classify", "--json", "-k", "1", *map(str, files)]) == 0
+    results = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    # Then every file gets the JPEG's label, at the JPEG's upright size, in its own format
+    labels = {r["file"]: r["predictions"][0]["label"] for r in results}
+    assert set(labels.values()) == {PHOTOS[name][1]}, labels
+    sizes = {(r["image"]["width"], r["image"]["height"]) for r in results}
+    assert len(sizes) == 1
+    assert [r["image"]["format"] for r in results] == ["JPEG", "HEIF", "HEIF", "AVIF", "AVIF"]

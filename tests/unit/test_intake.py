@@ -37,7 +37,7 @@ RED = (255, 0, 0)
 BLUE = (0, 0, 255)
 GREEN = (0, 255, 0)
 WHITE = (255, 255, 255)
-ACCEPTED = "Send a JPEG, PNG, WebP, GIF, BMP or TIFF."
+ACCEPTED = "Send a JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC or AVIF."
 
 
 # --- builders ------------------------------------------------------------------------------
@@ -95,7 +95,32 @@ FORMAT_SAMPLES: dict[str, Callable[[], bytes]] = {
     "GIF": lambda: encode(red_blue(), "GIF"),
     "BMP": lambda: encode(red_blue(), "BMP"),
     "TIFF": lambda: encode(red_blue(), "TIFF"),
+    "HEIF": lambda: encode(red_blue(), "HEIF", quality=90),
+    "AVIF": lambda: encode(red_blue(), "AVIF", quality=90),
 }
+
+
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        # what an iPhone writes, a HEIF image sequence, a generic-brand still
+        (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic", "HEIF"),
+        (b"\x00\x00\x00\x18ftypmsf1\x00\x00\x00\x00msf1hevc", "HEIF"),
+        (b"\x00\x00\x00\x10ftypmif1\x00\x00\x00\x00", "HEIF"),
+        # AVIF, by its major brand or as a compatible brand behind "mif1"
+        (b"\x00\x00\x00\x1cftypavif\x00\x00\x00\x00avifmif1miaf", "AVIF"),
+        (b"\x00\x00\x00\x18ftypmif1\x00\x00\x00\x00mif1avif", "AVIF"),
+        # MP4 and QuickTime video are ISO-BMFF too, and not images
+        (b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2", None),
+        (b"\x00\x00\x00\x14ftypqt  \x00\x00\x00\x00qt  ", None),
+        # a brand past the end the box declares does not count
+        (b"\x00\x00\x00\x10ftypisom\x00\x00\x00\x00heic", None),
+    ],
+)
+def test_sniff_format_reads_iso_bmff_brands(head: bytes, expected: str | None) -> None:
+    # Given the leading ftyp box of an ISO-BMFF file
+    # When / Then its major and compatible brands decide, never a file name
+    assert sniff_format(head + b"\x00" * 32) == expected
 
 
 @pytest.mark.parametrize("fmt", SUPPORTED_FORMATS)
@@ -149,6 +174,8 @@ def test_sniff_format_returns_none_for_lookalikes(data: bytes) -> None:
         ("TIFF", {}, 0),
         ("TIFF", {"compression": "tiff_lzw"}, 0),
         ("TIFF", {"big_tiff": True}, 0),
+        ("HEIF", {"quality": 90}, 12),
+        ("AVIF", {"quality": 90}, 12),
     ],
 )
 def test_decode_each_format(fmt: str, params: dict[str, object], tolerance: int) -> None:
@@ -421,20 +448,30 @@ def _corner(decoded: DecodedImage, name: str) -> tuple[int, ...]:
     return pixel(decoded, x, y)
 
 
-def _oriented_jpeg(orientation: int, width: int = 48, height: int = 32) -> bytes:
+def _oriented(fmt: str, orientation: int, width: int = 48, height: int = 32) -> bytes:
     block = min(width, height) // 2
     pixels = np.full((height, width, 3), 128, dtype=np.uint8)
     pixels[:block, :block] = RED
     pixels[:block, -block:] = GREEN
     exif = Image.Exif()
     exif[ExifTags.Base.Orientation] = orientation
-    return encode(Image.fromarray(pixels), "JPEG", quality=95, subsampling=0, exif=exif)
+    params: dict[str, object] = {"quality": 95, "exif": exif.tobytes()}
+    if fmt == "JPEG":
+        params["subsampling"] = 0
+    # pillow-heif turns the EXIF tag into HEIF's irot/imir boxes, as an iPhone stores a
+    # portrait photo; Pillow's AVIF writer keeps the EXIF tag.
+    return encode(Image.fromarray(pixels), fmt, **params)
 
 
+def _oriented_jpeg(orientation: int, width: int = 48, height: int = 32) -> bytes:
+    return _oriented("JPEG", orientation, width, height)
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "HEIF", "AVIF"])
 @pytest.mark.parametrize("orientation", sorted(ORIENTATIONS))
-def test_exif_orientation_is_applied(orientation: int) -> None:
-    # Given a 48×32 JPEG, red top-left and green top-right, tagged with this orientation
-    data = _oriented_jpeg(orientation)
+def test_orientation_is_applied(fmt: str, orientation: int) -> None:
+    # Given a 48×32 image, red top-left and green top-right, tagged with this orientation
+    data = _oriented(fmt, orientation)
     # When it is decoded
     decoded = decode_image(data)
     # Then the blocks are where the viewer sees them, and 5–8 swap width and height
@@ -442,6 +479,8 @@ def test_exif_orientation_is_applied(orientation: int) -> None:
     assert_close(_corner(decoded, red_at), RED, 12)
     assert_close(_corner(decoded, green_at), GREEN, 12)
     upright = (32, 48) if orientation >= 5 else (48, 32)
+    if fmt == "HEIF" and orientation > 1:  # stored as HEIF's own boxes, as phones do
+        assert b"irot" in data or b"imir" in data
     assert (decoded.width, decoded.height) == upright
     assert decoded.pixels.shape == (upright[1], upright[0], 3)
 
@@ -575,6 +614,57 @@ def test_small_byte_caps_read_as_people_read_sizes(max_bytes: int, message: str)
     assert caught.value.message == message
 
 
+def _heif_declaring(width: int, height: int) -> bytes:
+    """A small real HEIF whose ``ispe`` (image spatial extents) box is rewritten."""
+    # 64×64 is a whole number of HEVC coding blocks, so no clean-aperture crop hides ispe.
+    data = bytearray(encode(red_blue(64, 64), "HEIF", quality=50))
+    at = data.index(b"ispe")
+    struct.pack_into(">II", data, at + 8, width, height)
+    return bytes(data)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (_heif_declaring(8_000, 8_000), "The image is 64.0 megapixels; the limit"),
+        (_heif_declaring(20_000, 20_000), "The image is too large; the limit"),  # Pillow's cap
+        # over libheif's own guard, which refuses it while parsing
+        (_heif_declaring(60_000, 60_000), "The image is too large; the limit"),
+    ],
+)
+def test_heif_bomb_is_refused_from_its_header(data: bytes, message: str) -> None:
+    # Given a small HEIF whose header declares a huge canvas that its data cannot fill
+    assert len(data) < 5000
+    # When / Then it is too large (a decode attempt would have found it corrupt instead)
+    with pytest.raises(ImageTooLarge) as caught:
+        decode_image(data)
+    assert caught.value.message.startswith(message)
+
+
+@pytest.mark.parametrize("fmt", ["HEIF", "AVIF"])
+def test_heif_and_avif_pixel_cap_is_checked_before_decoding(
+    fmt: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a real 64×48 image and a record of every pixel decode by any Pillow plugin
+    data = encode(red_blue(64, 48), fmt, quality=80)
+    loads: list[str] = []
+    for cls in {type(Image.open(io.BytesIO(data))), ImageFile.ImageFile}:
+        original = cls.load
+
+        def recording_load(self: Image.Image, real: Callable[..., object] = original) -> object:
+            loads.append(self.format or "?")
+            return real(self)
+
+        monkeypatch.setattr(cls, "load", recording_load)
+    # When it is decoded with a pixel cap just under its size
+    with pytest.raises(ImageTooLarge) as caught:
+        decode_image(data, max_pixels=64 * 48 - 1)
+    # Then it is refused with the declared size and nothing was decoded
+    assert caught.value.message.startswith("The image is 0.0 megapixels")
+    assert loads == []
+    assert decode_image(data, max_pixels=64 * 48).pixels.shape == (48, 64, 3)
+
+
 def test_max_pixels_is_inclusive() -> None:
     # Given a 32×24 (768-pixel) image
     data = encode(red_blue(), "PNG")
@@ -660,6 +750,8 @@ def test_min_side_is_ignored_for_other_formats() -> None:
         ("WEBP", {"lossless": True}),
         ("BMP", {}),
         ("TIFF", {}),
+        ("HEIF", {}),
+        ("AVIF", {}),
     ],
 )
 def test_truncated_halfway_is_corrupt(fmt: str, params: dict[str, object]) -> None:
@@ -695,8 +787,7 @@ def _zip_bytes() -> bytes:
         (gzip.compress(b"hello"), "a gzip archive"),
         (b"just some words\n", "plain text"),
         (b'{"image": "cat.jpg"}', "JSON or other text"),
-        (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic", "a HEIC/HEIF photo"),
-        (b"\x00\x00\x00\x1cftypavif\x00\x00\x00\x00avifmif1", "an AVIF image"),
+        (b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2", "a video or other media file"),
         (encode(Image.new("RGB", (16, 16)), "ICO"), "an ICO icon"),
         (np.random.default_rng(3).bytes(4096), None),
     ],
@@ -737,6 +828,8 @@ def _fuzz_seeds() -> dict[str, bytes]:
         "tiff-lzw": encode(rgba, "TIFF", compression="tiff_lzw"),
         "tiff-float": encode(grey("F", [0.0, 0.5, 1.0], "<f4"), "TIFF"),
         "bigtiff": encode(rgb, "TIFF", big_tiff=True),
+        "heif-rotated": _oriented("HEIF", 6, 16, 16),
+        "avif-rotated": _oriented("AVIF", 6, 16, 16),
     }
 
 
@@ -786,6 +879,8 @@ MAGICS = [
     b"II*\x00",
     b"MM\x00*",
     b"II+\x00",
+    b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic",
+    b"\x00\x00\x00\x1cftypavif\x00\x00\x00\x00avifmif1miaf",
 ]
 
 

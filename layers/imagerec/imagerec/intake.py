@@ -14,6 +14,7 @@ from io import BytesIO
 from typing import Final
 
 import numpy as np
+import pillow_heif
 from PIL import ExifTags, Image
 
 from imagerec.errors import (
@@ -25,9 +26,19 @@ from imagerec.errors import (
 )
 from imagerec.text import human_pixels, size_over_limit
 
-SUPPORTED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+SUPPORTED_FORMATS: tuple[str, ...] = (
+    "JPEG",
+    "PNG",
+    "WEBP",
+    "GIF",
+    "BMP",
+    "TIFF",
+    "HEIF",
+    "AVIF",
+)
 # How people write a format's name, where it is not Pillow's; its media type is image/<name>.
-_DISPLAY_NAMES: Final = {"WEBP": "WebP"}
+# HEIF is named by what phones save: HEIC (HEVC-coded HEIF).
+_DISPLAY_NAMES: Final = {"WEBP": "WebP", "HEIF": "HEIC"}
 
 
 def format_names() -> list[str]:
@@ -106,8 +117,20 @@ _LOOKALIKES: Final[tuple[tuple[bytes, int, str], ...]] = (
     (b"\x7fELF", 0, "an executable"),
     (b"MZ", 0, "an executable"),
 )
-_HEIF_BRANDS: Final = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1"})
+# ISO-BMFF "ftyp" brands (major and compatible). HEVC-coded HEIF is what phones write;
+# "mif1"/"msf1" are the generic image brands and go to libheif unless an AVIF brand is
+# also listed. AVIF goes to Pillow's own plugin (libavif, in Pillow's wheels).
+_HEIF_BRANDS: Final = frozenset(
+    {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"}
+)
 _AVIF_BRANDS: Final = frozenset({b"avif", b"avis"})
+
+# pillow-heif adds a "HEIF" format to Pillow. Thumbnails, depth maps and auxiliary images
+# are never used here, so libheif is not asked to read them.
+pillow_heif.options.THUMBNAILS = False
+pillow_heif.options.DEPTH_IMAGES = False
+pillow_heif.options.AUX_IMAGES = False
+pillow_heif.register_heif_opener()
 
 
 @dataclass(frozen=True)
@@ -115,8 +138,9 @@ class DecodedImage:
     """A decoded upload.
 
     ``pixels`` is H×W×3 uint8 RGB, C-contiguous and read-only, already upright (EXIF
-    orientation applied) and possibly DCT-downscaled (see ``min_side``). ``width`` and
-    ``height`` are the upright size the user sees, before any downscale.
+    orientation, or for HEIF its rotation and mirror boxes, applied) and possibly
+    DCT-downscaled (see ``min_side``). ``width`` and ``height`` are the upright size the
+    user sees, before any downscale.
     """
 
     pixels: np.ndarray
@@ -131,6 +155,8 @@ def sniff_format(data: bytes) -> str | None:
     Looks at the leading bytes only: a file name or a Content-Type is never trusted.
     """
     head = bytes(data[:32])
+    if head[4:8] == b"ftyp":
+        return _sniff_ftyp(bytes(data[:_FTYP_READ]))
     if head.startswith(b"\xff\xd8\xff"):
         return "JPEG"
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
@@ -149,6 +175,27 @@ def sniff_format(data: bytes) -> str | None:
     # Classic TIFF (42) and BigTIFF (43), little- and big-endian; Pillow reads both.
     if head.startswith((b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")):
         return "TIFF"
+    return None
+
+
+_FTYP_READ: Final = 64  # major brand, minor version and the first compatible brands
+
+
+def _ftyp_brands(head: bytes) -> list[bytes]:
+    """The major and compatible brands of a leading ISO-BMFF ``ftyp`` box."""
+    declared = struct.unpack_from(">I", head, 0)[0] if len(head) >= 4 else 0
+    end = min(len(head), declared) if declared >= 16 else len(head)
+    body = head[8:end]
+    brands = [body[0:4]] + [body[i : i + 4] for i in range(8, len(body) - 3, 4)]
+    return [brand for brand in brands if len(brand) == 4]
+
+
+def _sniff_ftyp(head: bytes) -> str | None:
+    brands = set(_ftyp_brands(head))
+    if brands & _AVIF_BRANDS:
+        return "AVIF"
+    if brands & _HEIF_BRANDS:
+        return "HEIF"
     return None
 
 
@@ -218,7 +265,10 @@ def decode_image(
                 # Decode everything now, inside the try: Pillow is lazy, and
                 # LOAD_TRUNCATED_IMAGES (left False) makes a short file raise here.
                 im.load()
-                upright, turned = _apply_orientation(im)
+                # libheif has already applied HEIF's own irot/imir boxes (pillow-heif then
+                # resets the EXIF tag); the HEIF spec makes those boxes, not EXIF, the
+                # orientation, so EXIF is applied to every other format only.
+                upright, turned = (im, False) if fmt == "HEIF" else _apply_orientation(im)
                 pixels = _to_rgb_array(upright)
         except Image.DecompressionBombError as exc:
             # Pillow's hard cap fired before ours (only if max_pixels > ~179 MP, or a GIF
@@ -226,6 +276,16 @@ def decode_image(
             limit = human_pixels(max_pixels)
             raise ImageTooLarge(f"The image is too large; the limit is {limit}.") from exc
         except _PARSE_ERRORS as exc:
+            raise CorruptImage(_CORRUPT) from exc
+        except RuntimeError as exc:
+            # pillow-heif and Pillow's AVIF plugin report every libheif/libavif failure as
+            # a RuntimeError, libheif's own size guard (about 1 gigapixel) included (found
+            # by the fuzz tests). For any other format it would be our bug.
+            if fmt not in {"HEIF", "AVIF"}:
+                raise
+            if "security limit" in str(exc).lower():
+                limit = f"{max_pixels / 1e6:.1f} megapixels"
+                raise ImageTooLarge(f"The image is too large; the limit is {limit}.") from exc
             raise CorruptImage(_CORRUPT) from exc
 
     if turned:  # EXIF 5–8: the user sees the declared width as the height
@@ -337,12 +397,7 @@ def _describe_unsupported(data: bytes) -> str | None:
     for magic, offset, description in _LOOKALIKES:
         if data[offset : offset + len(magic)] == magic:
             return description
-    if data[4:8] == b"ftyp":
-        brand = bytes(data[8:12])
-        if brand in _HEIF_BRANDS:
-            return "a HEIC/HEIF photo"
-        if brand in _AVIF_BRANDS:
-            return "an AVIF image"
+    if data[4:8] == b"ftyp":  # sniff_format took every HEIF and AVIF brand already
         return "a video or other media file"
     if data.startswith(b"RIFF"):
         return "a RIFF media file (audio or video)"
