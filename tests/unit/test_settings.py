@@ -68,3 +68,40 @@ def test_threads_follow_the_cpu_affinity_off_lambda() -> None:
 def test_body_cap_leaves_room_for_base64() -> None:
     settings = Settings(max_bytes=3_000_000)
     assert settings.max_body_bytes >= 4_000_000
+
+
+def test_upload_settings() -> None:
+    # Given no environment / Then uploads are local, 20 MB, five minutes, no readable bucket
+    default = Settings.from_env({"IMAGEREC_CACHE_DIR": "/c"})
+    assert (default.max_upload_bytes, default.upload_expires_s) == (20_000_000, 300)
+    assert (default.upload_bucket, default.readable_buckets) == (None, ())
+    assert default.upload_dir == Path("/c/uploads")
+    assert default.max_upload_body_bytes == 20_000_000 + 64 * 1024
+    # Given the template's environment / Then each is read
+    settings = Settings.from_env(
+        {
+            "IMAGEREC_MAX_UPLOAD_BYTES": "15_000_000",
+            "IMAGEREC_UPLOAD_EXPIRES": "120",
+            "IMAGEREC_UPLOAD_BUCKET": "imagerec-uploads-1",
+            "IMAGEREC_READABLE_BUCKETS": "photos, archive.example ,",
+            "IMAGEREC_S3_ENDPOINT_URL": "http://127.0.0.1:5000",
+        }
+    )
+    assert (settings.max_upload_bytes, settings.upload_expires_s) == (15_000_000, 120)
+    assert settings.upload_bucket == "imagerec-uploads-1"
+    assert settings.readable_buckets == ("photos", "archive.example")
+    assert settings.s3_endpoint_url == "http://127.0.0.1:5000"
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"IMAGEREC_UPLOAD_BUCKET": "Not_A_Bucket"},
+        {"IMAGEREC_UPLOAD_BUCKET": "a,b"},
+        {"IMAGEREC_READABLE_BUCKETS": "ok,s3://nope"},
+        {"IMAGEREC_MAX_UPLOAD_BYTES": "0"},
+    ],
+)
+def test_bad_upload_settings_fail_with_a_message(env: dict[str, str]) -> None:
+    with pytest.raises(ConfigError, match="Expected IMAGEREC_"):
+        Settings.from_env(env)

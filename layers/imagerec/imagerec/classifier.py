@@ -130,14 +130,25 @@ class Classifier:
             raise InvalidArgument(f"Expected top_k between 1 and {limit}, received: {top_k}")
         return top_k
 
-    def classify(self, data: bytes, top_k: int = 5, *, span: Span = _no_span) -> Classification:
-        """Classify one image. ``span(name)`` wraps each stage, for tracing."""
+    def classify(
+        self,
+        data: bytes,
+        top_k: int = 5,
+        *,
+        span: Span = _no_span,
+        max_bytes: int | None = None,
+    ) -> Classification:
+        """Classify one image. ``span(name)`` wraps each stage, for tracing.
+
+        ``max_bytes`` overrides the settings' cap for bytes that did not come in the request
+        body (an upload or an S3 object, capped by ``max_upload_bytes``).
+        """
         top_k = self.check_top_k(top_k)
         start = time.perf_counter()
         with span("decode"):
             image = decode_image(
                 data,
-                max_bytes=self.settings.max_bytes,
+                max_bytes=max_bytes or self.settings.max_bytes,
                 max_pixels=self.settings.max_pixels,
                 min_side=self.draft_min_side,
             )

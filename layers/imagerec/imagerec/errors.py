@@ -51,6 +51,66 @@ class InvalidJson(InvalidInput):
     code = "invalid_json"
 
 
+class InvalidUploadId(InvalidInput):
+    code = "invalid_upload_id"
+
+
+class InvalidUploadForm(InvalidInput):
+    code = "invalid_upload_form"
+
+
+class InvalidS3Reference(InvalidInput):
+    code = "invalid_s3_reference"
+
+
+# --- client input: not allowed (HTTP 403) -----------------------------------------------
+
+
+class Forbidden(ImagerecError):
+    code = "forbidden"
+
+
+class UploadFormRejected(Forbidden):
+    """The signature does not match, the form has expired, or a field was changed."""
+
+    code = "upload_form_rejected"
+
+
+class BucketNotAllowed(Forbidden):
+    code = "bucket_not_allowed"
+
+
+class S3AccessDenied(Forbidden):
+    code = "s3_access_denied"
+
+
+# --- client input: no such thing (HTTP 404) or no longer (HTTP 410) ---------------------
+
+
+class NotFound(ImagerecError):
+    code = "not_found"
+
+
+class UploadNotFound(NotFound):
+    code = "upload_not_found"
+
+
+class S3ObjectNotFound(NotFound):
+    code = "s3_object_not_found"
+
+
+class UploadsUnavailable(NotFound):
+    code = "uploads_unavailable"
+
+
+class Gone(ImagerecError):
+    code = "gone"
+
+
+class UploadExpired(Gone):
+    code = "upload_expired"
+
+
 # --- client input: too big (HTTP 413) ---------------------------------------------------
 
 

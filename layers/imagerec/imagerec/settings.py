@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -53,6 +54,29 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> i
     return value
 
 
+# S3 bucket names: 3-63 lowercase letters, digits, dots and hyphens.
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def _buckets(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    names = tuple(part.strip() for part in env.get(name, "").split(",") if part.strip())
+    for bucket in names:
+        if not _BUCKET.match(bucket):
+            raise ConfigError(f"Expected {name} to list S3 bucket names, received: {bucket!r}")
+    return names
+
+
+def _bucket(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name, "").strip()
+    if raw and not _BUCKET.match(raw):
+        raise ConfigError(f"Expected {name} to be an S3 bucket name, received: {raw!r}")
+    return raw or None
+
+
+def _optional(env: Mapping[str, str], name: str) -> str | None:
+    return env.get(name, "").strip() or None
+
+
 @dataclass(frozen=True)
 class Settings:
     model: str = DEFAULT_MODEL
@@ -72,6 +96,13 @@ class Settings:
     threads_chosen: bool = False
     # `imagerec --verbose`: TensorFlow's and LiteRT's own log lines reach the terminal too.
     verbose: bool = False
+    # Uploads (POST /api/uploads): an S3 presigned POST when a bucket is set, else a local
+    # folder under cache_dir with HMAC-signed forms. The cap applies to S3 references too.
+    max_upload_bytes: int = 20_000_000
+    upload_expires_s: int = 300
+    upload_bucket: str | None = None
+    readable_buckets: tuple[str, ...] = ()
+    s3_endpoint_url: str | None = None
 
     @property
     def max_body_bytes(self) -> int:
@@ -83,6 +114,15 @@ class Settings:
         if self.threads_chosen or workers <= 1:
             return self
         return replace(self, threads=max(1, self.threads // workers))
+
+    @property
+    def max_upload_body_bytes(self) -> int:
+        """Cap on an upload form's body: the file (sent raw) plus the form's fields."""
+        return self.max_upload_bytes + 64 * 1024
+
+    @property
+    def upload_dir(self) -> Path:
+        return self.cache_dir / "uploads"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -107,6 +147,11 @@ class Settings:
             metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE", "").strip() or "Imagerec",
             on_lambda=bool(env.get("AWS_LAMBDA_FUNCTION_NAME")),
             threads_chosen=bool(env.get("IMAGEREC_THREADS", "").strip()),
+            max_upload_bytes=_int(env, "IMAGEREC_MAX_UPLOAD_BYTES", cls.max_upload_bytes),
+            upload_expires_s=_int(env, "IMAGEREC_UPLOAD_EXPIRES", cls.upload_expires_s),
+            upload_bucket=_bucket(env, "IMAGEREC_UPLOAD_BUCKET"),
+            readable_buckets=_buckets(env, "IMAGEREC_READABLE_BUCKETS"),
+            s3_endpoint_url=_optional(env, "IMAGEREC_S3_ENDPOINT_URL"),
         )
         given = {key: value for key, value in overrides.items() if value is not None}
         return replace(settings, **given) if given else settings  # type: ignore[arg-type]

@@ -155,7 +155,33 @@ class _Parts:
         self.ended = True
 
 
-def _parse_multipart(boundary: bytes | None, body: bytes) -> ClassifyRequest:
+@dataclass(frozen=True)
+class FormPart:
+    name: str
+    filename: str | None
+    data: bytes
+
+
+def parse_form(content_type: str | None, body: bytes) -> list[FormPart]:
+    """Every part of a ``multipart/form-data`` body, in order (an upload form's fields)."""
+    media_type, params = parse_options_header(content_type or "")
+    if media_type.decode("latin-1").lower() != "multipart/form-data":
+        raise InvalidMultipart("Expected a multipart/form-data body.")
+    parts = []
+    for headers, data in _form_parts(params.get(b"boundary"), body):
+        _, options = parse_options_header(headers.get("content-disposition", ""))
+        filename = options.get(b"filename")
+        parts.append(
+            FormPart(
+                options.get(b"name", b"").decode("utf-8", "replace"),
+                filename.decode("utf-8", "replace") if filename is not None else None,
+                bytes(data),
+            )
+        )
+    return parts
+
+
+def _form_parts(boundary: bytes | None, body: bytes) -> list[tuple[dict[str, str], bytearray]]:
     if not boundary:
         raise InvalidMultipart("The multipart body has no boundary in its Content-Type.")
     parts = _Parts()
@@ -177,9 +203,13 @@ def _parse_multipart(boundary: bytes | None, body: bytes) -> ClassifyRequest:
         raise InvalidMultipart("The multipart body is malformed.") from None
     if not parts.ended:
         raise InvalidMultipart("The multipart body is incomplete (no closing boundary).")
+    return parts.parts
+
+
+def _parse_multipart(boundary: bytes | None, body: bytes) -> ClassifyRequest:
     uploads: list[Upload] = []
     top_k: str | None = None
-    for headers, data in parts.parts:
+    for headers, data in _form_parts(boundary, body):
         _, options = parse_options_header(headers.get("content-disposition", ""))
         name = options.get(b"name", b"").decode("utf-8", "replace")
         filename = options.get(b"filename")

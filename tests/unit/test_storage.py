@@ -1,0 +1,372 @@
+"""Upload stores and S3 references: the local HMAC-signed store, and S3 through moto.
+
+The S3 tests make real boto3 calls (presigning, GetObject, DeleteObject) against moto's
+in-process S3, and POST the presigned form as a browser would, with ``requests`` (which
+moto intercepts: no socket is opened).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from moto import mock_aws
+
+from imagerec import storage
+from imagerec.errors import (
+    BucketNotAllowed,
+    EmptyInput,
+    InvalidS3Reference,
+    InvalidUploadForm,
+    InvalidUploadId,
+    PayloadTooLarge,
+    S3ObjectNotFound,
+    UploadExpired,
+    UploadFormRejected,
+    UploadNotFound,
+    UploadsUnavailable,
+)
+from imagerec.settings import Settings
+from imagerec.storage import (
+    LocalUploadStore,
+    S3Objects,
+    S3Reference,
+    S3UploadStore,
+    UnavailableUploadStore,
+    UploadForm,
+    upload_store,
+)
+from imagerec.uploads import FormPart
+
+pytestmark = pytest.mark.unit
+
+BASE = "http://127.0.0.1:8080"
+PHOTO = b"\xff\xd8\xff" + bytes(range(256)) * 40  # the store never looks inside
+REGION = "eu-west-1"
+
+
+def policy_of(form: UploadForm) -> dict[str, Any]:
+    document = json.loads(base64.b64decode(form.fields["policy"]))
+    assert isinstance(document, dict)
+    return document
+
+
+def parts(fields: dict[str, str], data: bytes | None = PHOTO, *after: FormPart) -> list[FormPart]:
+    """The form a client sends: every field, then the file, then anything after."""
+    form = [FormPart(name, None, value.encode()) for name, value in fields.items()]
+    if data is not None:
+        form.append(FormPart("file", "photo.jpg", data))
+    return [*form, *after]
+
+
+# ---- the local store -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def local(tmp_path: Path) -> LocalUploadStore:
+    return LocalUploadStore(tmp_path / "uploads", max_bytes=len(PHOTO) + 10, expires_in=300)
+
+
+def test_local_form_mirrors_a_presigned_post(local: LocalUploadStore) -> None:
+    # When a form is asked for
+    form = local.create(BASE + "/")
+    # Then it posts back to this server, for the key uploads/<id>, signed, expiring
+    assert form.url == f"{BASE}/api/uploads/{form.id}"
+    assert form.fields["key"] == f"uploads/{form.id}"
+    assert set(form.fields) == {"key", "policy", "x-imagerec-signature"}
+    policy = policy_of(form)
+    assert policy["conditions"] == [
+        {"key": f"uploads/{form.id}"},
+        ["content-length-range", 1, local.max_bytes],
+    ]
+    expires = datetime.strptime(policy["expiration"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    assert 250 < (expires - datetime.now(UTC)).total_seconds() <= 300
+    assert form.to_dict() == {
+        "id": form.id,
+        "url": form.url,
+        "fields": form.fields,
+        "expires_in": 300,
+    }
+    # And ids are never reused
+    assert local.create(BASE).id != form.id
+
+
+def test_local_upload_round_trip(local: LocalUploadStore) -> None:
+    # Given a form, filled in as the contract says (fields after the file are ignored)
+    form = local.create(BASE)
+    local.receive(form.id, parts(form.fields, PHOTO, FormPart("key", None, b"uploads/x")))
+    # When it is fetched / Then the bytes are the file's
+    assert local.fetch(form.id) == PHOTO
+    # And once deleted it is gone
+    local.delete(form.id)
+    with pytest.raises(UploadNotFound) as caught:
+        local.fetch(form.id)
+    assert caught.value.code == "upload_not_found"
+
+
+def _resign_policy(form: UploadForm, change: Any) -> dict[str, str]:
+    document = policy_of(form)
+    change(document)
+    policy = base64.b64encode(json.dumps(document).encode()).decode()
+    return {**form.fields, "policy": policy}
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        # a bigger size range, with the old signature
+        lambda form: _resign_policy(
+            form, lambda d: d["conditions"].__setitem__(1, ["content-length-range", 1, 10**9])
+        ),
+        # a later expiry
+        lambda form: _resign_policy(form, lambda d: d.__setitem__("expiration", "2999-01-01")),
+        # a forged signature
+        lambda form: {**form.fields, "x-imagerec-signature": "0" * 64},
+        # another key, under the same signature
+        lambda form: {**form.fields, "key": "uploads/" + "a" * 32},
+    ],
+)
+def test_a_tampered_form_is_refused(local: LocalUploadStore, tamper: Any) -> None:
+    # Given a form with one field changed
+    form = local.create(BASE)
+    # When it is posted / Then it is refused with 403's code, and nothing is stored
+    with pytest.raises(UploadFormRejected) as caught:
+        local.receive(form.id, parts(tamper(form)))
+    assert caught.value.code == "upload_form_rejected"
+    with pytest.raises(UploadNotFound):
+        local.fetch(form.id)
+
+
+def test_a_form_posted_to_another_id_is_refused(local: LocalUploadStore) -> None:
+    # Given two forms / When the first is posted to the second's URL / Then it is refused
+    first, second = local.create(BASE), local.create(BASE)
+    with pytest.raises(UploadFormRejected):
+        local.receive(second.id, parts(first.fields))
+
+
+def test_a_form_from_another_store_is_refused(local: LocalUploadStore, tmp_path: Path) -> None:
+    # Given a form signed by a store with another key (another machine, another cache dir)
+    foreign = LocalUploadStore(tmp_path / "elsewhere", max_bytes=local.max_bytes, expires_in=300)
+    form = foreign.create(BASE)
+    # When / Then this store refuses it
+    with pytest.raises(UploadFormRejected):
+        local.receive(form.id, parts(form.fields))
+
+
+def test_stores_sharing_a_folder_share_the_key(local: LocalUploadStore) -> None:
+    # Given a second store on the same folder (another `serve --workers` process)
+    other = LocalUploadStore(local.root, max_bytes=local.max_bytes, expires_in=300)
+    form = local.create(BASE)
+    # When the other receives the form / Then the first can read the upload
+    other.receive(form.id, parts(form.fields))
+    assert local.fetch(form.id) == PHOTO
+    assert (local.root / "signing-key").stat().st_mode & 0o777 == 0o600
+
+
+def test_an_expired_form_is_refused(tmp_path: Path) -> None:
+    # Given a form that expired a minute ago
+    store = LocalUploadStore(tmp_path, max_bytes=len(PHOTO), expires_in=-60)
+    form = store.create(BASE)
+    # When / Then it is refused
+    with pytest.raises(UploadFormRejected, match="expired"):
+        store.receive(form.id, parts(form.fields))
+
+
+@pytest.mark.parametrize(
+    ("build", "error"),
+    [
+        (lambda f: parts({k: v for k, v in f.items() if k != "policy"}), InvalidUploadForm),
+        (lambda f: parts({k: v for k, v in f.items() if k != "key"}), InvalidUploadForm),
+        (lambda f: parts(f, None), InvalidUploadForm),
+        (lambda f: parts(f, b""), EmptyInput),
+        (lambda f: parts(f, PHOTO + b"x" * 11), PayloadTooLarge),
+    ],
+)
+def test_incomplete_or_oversized_forms(local: LocalUploadStore, build: Any, error: type) -> None:
+    form = local.create(BASE)
+    with pytest.raises(error):
+        local.receive(form.id, build(form.fields))
+
+
+@pytest.mark.parametrize("bad", ["", "../signing-key", "A" * 32, "0" * 31, 42, None])
+def test_malformed_ids_are_refused_before_any_lookup(local: LocalUploadStore, bad: Any) -> None:
+    with pytest.raises(InvalidUploadId) as caught:
+        local.fetch(bad)
+    assert caught.value.code == "invalid_upload_id"
+
+
+def test_a_day_old_upload_is_expired_and_swept(local: LocalUploadStore) -> None:
+    # Given two uploads, one last written two days ago
+    old, fresh = local.create(BASE), local.create(BASE)
+    for form in (old, fresh):
+        local.receive(form.id, parts(form.fields))
+    two_days_ago = time.time() - 2 * 86400
+    os.utime(local.root / "objects" / old.id, (two_days_ago, two_days_ago))
+    # When / Then the old one is expired (410's code) and deleted, the fresh one is not
+    with pytest.raises(UploadExpired) as caught:
+        local.fetch(old.id)
+    assert caught.value.code == "upload_expired"
+    assert not (local.root / "objects" / old.id).exists()
+    assert local.fetch(fresh.id) == PHOTO
+    # And asking for a new form sweeps anything over a day old
+    os.utime(local.root / "objects" / fresh.id, (two_days_ago, two_days_ago))
+    local.create(BASE)
+    assert list((local.root / "objects").iterdir()) == []
+
+
+def test_settings_choose_the_store(tmp_path: Path) -> None:
+    local = upload_store(Settings(cache_dir=tmp_path))
+    assert isinstance(local, LocalUploadStore)
+    assert local.root == tmp_path / "uploads"
+    assert isinstance(upload_store(Settings(on_lambda=True)), UnavailableUploadStore)
+    with pytest.raises(UploadsUnavailable):
+        UnavailableUploadStore().create(BASE)
+    s3 = upload_store(Settings(upload_bucket="imagerec-up"), client=object())
+    assert isinstance(s3, S3UploadStore)
+    assert s3.bucket == "imagerec-up"
+
+
+# ---- S3, through moto ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    with mock_aws():
+        client = storage.s3_client(Settings())
+        for bucket in ("imagerec-up", "photos-allowed", "photos-other"):
+            client.create_bucket(
+                Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION}
+            )
+        yield client
+
+
+def post_form(form: UploadForm, data: bytes) -> requests.Response:
+    """What a browser's FormData POST does: every field, then the file, last."""
+    files = {"file": ("photo.jpg", data, "image/jpeg")}
+    return requests.post(form.url, data=form.fields, files=files, timeout=10)
+
+
+def test_s3_presigned_post_round_trip(s3: Any) -> None:
+    # Given the S3 store
+    store = S3UploadStore(s3, "imagerec-up", max_bytes=20_000_000, expires_in=300)
+    # When a form is asked for
+    form = store.create(BASE)
+    # Then it is a SigV4 presigned POST to the bucket's own regional origin
+    assert form.url == f"https://imagerec-up.s3.{REGION}.amazonaws.com/"
+    assert form.fields["key"] == f"uploads/{form.id}"
+    assert form.fields["x-amz-algorithm"] == "AWS4-HMAC-SHA256"
+    # whose policy S3 enforces: this bucket, this key, 1 byte to 20 MB, five minutes
+    policy = policy_of(form)
+    conditions = policy["conditions"]
+    assert ["content-length-range", 1, 20_000_000] in conditions
+    assert {"bucket": "imagerec-up"} in conditions
+    assert {"key": f"uploads/{form.id}"} in conditions
+    expires = datetime.strptime(policy["expiration"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    assert 250 < (expires - datetime.now(UTC)).total_seconds() <= 300
+    # When the file is POSTed with the form, as a browser does
+    response = post_form(form, PHOTO)
+    assert response.status_code == 204
+    # Then the store reads it back, and deletes it once done
+    assert store.fetch(form.id) == PHOTO
+    store.delete(form.id)
+    with pytest.raises(UploadNotFound):
+        store.fetch(form.id)
+
+
+def test_s3_unknown_and_malformed_ids(s3: Any) -> None:
+    store = S3UploadStore(s3, "imagerec-up", max_bytes=100, expires_in=300)
+    with pytest.raises(UploadNotFound):
+        store.fetch("0" * 32)
+    with pytest.raises(InvalidUploadId):
+        store.fetch("../secrets")
+    with pytest.raises(UploadsUnavailable):
+        store.receive("0" * 32, [])
+
+
+def test_s3_old_upload_is_expired(s3: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given an upload, and a retention already over (S3's lifecycle rule runs late)
+    store = S3UploadStore(s3, "imagerec-up", max_bytes=20_000_000, expires_in=300)
+    form = store.create(BASE)
+    assert post_form(form, PHOTO).status_code == 204
+    monkeypatch.setattr(storage, "RETENTION_S", -1)
+    # When / Then it is expired, not served
+    with pytest.raises(UploadExpired):
+        store.fetch(form.id)
+
+
+def test_s3_oversized_object_is_refused(s3: Any) -> None:
+    s3.put_object(Bucket="imagerec-up", Key="uploads/" + "1" * 32, Body=b"x" * 101)
+    store = S3UploadStore(s3, "imagerec-up", max_bytes=100, expires_in=300)
+    with pytest.raises(PayloadTooLarge):
+        store.fetch("1" * 32)
+
+
+# ---- S3 references -------------------------------------------------------------------------
+
+
+def never() -> Any:
+    raise AssertionError("no S3 client may be made for a bucket that is not allowed")
+
+
+def test_a_bucket_not_allowed_is_refused_before_any_s3_call() -> None:
+    objects = S3Objects(["photos-allowed"], 100, client_factory=never)
+    with pytest.raises(BucketNotAllowed) as caught:
+        objects.read(S3Reference("photos-other", "cat.jpg"))
+    assert caught.value.code == "bucket_not_allowed"
+    # An empty list (the default) allows none
+    with pytest.raises(BucketNotAllowed):
+        S3Objects([], 100, client_factory=never).read(S3Reference("photos-allowed", "cat.jpg"))
+
+
+def test_s3_references_read_allowed_objects_and_versions(s3: Any) -> None:
+    # Given a versioned allowed bucket holding two versions of one key
+    s3.put_bucket_versioning(Bucket="photos-allowed", VersioningConfiguration={"Status": "Enabled"})
+    first = s3.put_object(Bucket="photos-allowed", Key="a/cat.jpg", Body=b"first")["VersionId"]
+    s3.put_object(Bucket="photos-allowed", Key="a/cat.jpg", Body=b"second")
+    objects = S3Objects(["photos-allowed"], 100, client_factory=lambda: s3)
+    # When / Then the latest, or the version asked for, is read
+    assert objects.read(S3Reference("photos-allowed", "a/cat.jpg")) == b"second"
+    assert objects.read(S3Reference("photos-allowed", "a/cat.jpg", first)) == b"first"
+    # and a missing key is a 404's code
+    with pytest.raises(S3ObjectNotFound) as caught:
+        objects.read(S3Reference("photos-allowed", "a/dog.jpg"))
+    assert caught.value.message == "There is no object s3://photos-allowed/a/dog.jpg."
+
+
+def test_s3_reference_over_the_cap_is_refused(s3: Any) -> None:
+    s3.put_object(Bucket="photos-allowed", Key="big.jpg", Body=b"x" * 101)
+    objects = S3Objects(["photos-allowed"], 100, client_factory=lambda: s3)
+    with pytest.raises(PayloadTooLarge):
+        objects.read(S3Reference("photos-allowed", "big.jpg"))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "s3://photos/cat.jpg",
+        {"bucket": "photos"},
+        {"key": "cat.jpg"},
+        {"bucket": "", "key": "cat.jpg"},
+        {"bucket": "photos", "key": 7},
+        {"bucket": "photos", "key": "k" * 1025},
+        {"bucket": "photos", "key": "cat.jpg", "version": 3},
+    ],
+)
+def test_malformed_s3_references(value: Any) -> None:
+    with pytest.raises(InvalidS3Reference):
+        S3Reference.parse(value)
+
+
+def test_s3_reference_parse() -> None:
+    assert S3Reference.parse({"bucket": "b", "key": "k", "version": "v"}) == S3Reference(
+        "b", "k", "v"
+    )
