@@ -82,6 +82,9 @@ def deployed(**overrides: Any) -> Json:
     template = transformed(**overrides)
     parameters = {name: spec.get("Default") for name, spec in template["Parameters"].items()}
     parameters.update(overrides)
+    for name, spec in template["Parameters"].items():
+        if spec.get("Type") == "CommaDelimitedList" and isinstance(parameters[name], str):
+            parameters[name] = parameters[name].split(",")  # as CloudFormation's Ref gives it
     conditions: dict[str, bool] = {}
     for name, expression in template.get("Conditions", {}).items():
         conditions[name] = bool(_evaluate(expression, parameters, conditions))
@@ -115,7 +118,17 @@ def _evaluate(expression: Any, parameters: Json, conditions: dict[str, bool]) ->
         return all(_evaluate(value, parameters, conditions) for value in argument)
     if function == "Fn::Or":
         return any(_evaluate(value, parameters, conditions) for value in argument)
+    if function == "Fn::Join":
+        delimiter, values = argument
+        return _join(delimiter, _evaluate(values, parameters, conditions))
     return expression
+
+
+def _join(delimiter: str, values: Any) -> Any:
+    """Fn::Join, when every part is known; else the expression, unresolved."""
+    if isinstance(values, list) and all(isinstance(value, str) for value in values):
+        return delimiter.join(values)
+    return {"Fn::Join": [delimiter, values]}
 
 
 def _resolve(node: Any, parameters: Json, conditions: dict[str, bool]) -> Any:
@@ -133,6 +146,9 @@ def _resolve(node: Any, parameters: Json, conditions: dict[str, bool]) -> Any:
         if function == "Fn::If":
             name, when_true, when_false = argument
             return _resolve(when_true if conditions[name] else when_false, parameters, conditions)
+        if function == "Fn::Join":
+            delimiter, values = argument
+            return _join(delimiter, _resolve(values, parameters, conditions))
         if function == "Fn::Split":
             delimiter, text = (_resolve(value, parameters, conditions) for value in argument)
             if isinstance(text, str):
@@ -161,6 +177,18 @@ def distribution_config(template: Json) -> Json:
         "DistributionConfig"
     ]
     return config
+
+
+def upload_bucket_name() -> Json:
+    """The upload bucket's name expression, which everything that names the bucket repeats."""
+    name: Json = sam_template()["Resources"]["UploadBucket"]["Properties"]["BucketName"]
+    return name
+
+
+UPLOAD_ORIGINS = [
+    "https://${UploadBucketName}.s3.${AWS::Region}.${AWS::URLSuffix}",
+    "https://${UploadBucketName}.s3.${AWS::URLSuffix}",
+]
 
 
 def csp_directives(policy: str) -> dict[str, list[str]]:
@@ -254,17 +282,50 @@ def test_function_logs_to_its_own_log_group_with_retention() -> None:
     assert log_group["Properties"]["RetentionInDays"] == 14
 
 
-def test_function_role_has_only_logging_and_xray_permissions() -> None:
-    # Given the role SAM generates for the function
+def _statements(role: Json) -> list[Json]:
+    return [
+        statement
+        for policy in role["Properties"].get("Policies", [])
+        for statement in policy["PolicyDocument"]["Statement"]
+    ]
+
+
+def test_function_role_has_only_logging_xray_and_upload_permissions() -> None:
+    # Given the role SAM generates for the function, with no readable bucket (the default)
     _, role = only(deployed(), "AWS::IAM::Role")
     properties = role["Properties"]
     # When we list its managed policies
     arns = [json.dumps(arn) for arn in properties["ManagedPolicyArns"]]
-    # Then it can write logs and traces, and nothing else
+    # Then it can write logs and traces
     assert len(arns) == 2
     assert any("AWSLambdaBasicExecutionRole" in arn for arn in arns)
     assert any("AWSXrayWriteOnlyAccess" in arn for arn in arns)
-    assert "Policies" not in properties
+    # And put (to sign presigned forms), get and delete objects under uploads/ of its upload
+    # bucket, and nothing else: no bucket-level action, no other bucket, no wildcard action
+    (statement,) = _statements(role)
+    assert statement["Effect"] == "Allow"
+    assert sorted(statement["Action"]) == ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
+    template, names = statement["Resource"]["Fn::Sub"]
+    assert template == "arn:${AWS::Partition}:s3:::${UploadBucketName}/uploads/*"
+    assert names == {"UploadBucketName": upload_bucket_name()}
+
+
+def test_readable_buckets_get_exactly_object_reads() -> None:
+    # Given two operator-allowed buckets
+    _, role = only(deployed(ReadableBuckets="photos-a,archive.b"), "AWS::IAM::Role")
+    # When we look at the statements beyond the uploads one
+    statements = _statements(role)
+    assert len(statements) == 2
+    reads = statements[1]
+    # Then they may read objects (any version) in exactly those buckets, nothing more
+    assert reads["Effect"] == "Allow"
+    assert sorted(reads["Action"]) == ["s3:GetObject", "s3:GetObjectVersion"]
+    assert reads["Resource"] == ["arn:aws:s3:::photos-a/*", "arn:aws:s3:::archive.b/*"]
+    # And the function is told the same list
+    variables = only(deployed(ReadableBuckets="photos-a,archive.b"), "AWS::Lambda::Function")[1][
+        "Properties"
+    ]["Environment"]["Variables"]
+    assert variables["IMAGEREC_READABLE_BUCKETS"] == "photos-a,archive.b"
 
 
 # --- provisioned concurrency and its auto scaling --------------------------------------------
@@ -508,7 +569,9 @@ def test_every_route_invokes_the_live_alias_not_the_bare_function() -> None:
     # When we list its routes
     routes = {(method, path) for path, item in paths.items() for method in item}
     # Then they are the API's own routing table, plus the /api/* fallback
-    assert routes == {(route.method.lower(), route.path) for route in ROUTES} | {
+    # (less the local store's form target: in the cloud forms go to S3, the fallback answers it)
+    cloud_routes = [route for route in ROUTES if "<" not in route.path]
+    assert routes == {(route.method.lower(), route.path) for route in cloud_routes} | {
         ("x-amazon-apigateway-any-method", "/api/{proxy+}")
     }
     timeout_ms = only(template, "AWS::Lambda::Function")[1]["Properties"]["Timeout"] * 1000
@@ -574,9 +637,8 @@ def test_cors_allows_exactly_the_configured_origins() -> None:
 
 
 def test_site_bucket_is_private_encrypted_and_owner_enforced() -> None:
-    # Given / When the one bucket
-    _, bucket = only(deployed(), "AWS::S3::Bucket")
-    properties = bucket["Properties"]
+    # Given / When the site's bucket
+    properties = deployed()["Resources"]["SiteBucket"]["Properties"]
     # Then all four public-access blocks are on
     assert properties["PublicAccessBlockConfiguration"] == {
         "BlockPublicAcls": True,
@@ -597,9 +659,9 @@ def test_site_bucket_is_private_encrypted_and_owner_enforced() -> None:
 def test_bucket_policy_denies_plain_http_and_admits_only_this_distribution() -> None:
     # Given the bucket policy
     template = deployed()
-    bucket_id, _ = only(template, "AWS::S3::Bucket")
+    bucket_id = "SiteBucket"
     distribution_id, _ = only(template, "AWS::CloudFront::Distribution")
-    _, policy = only(template, "AWS::S3::BucketPolicy")
+    policy = template["Resources"]["SiteBucketPolicy"]
     assert policy["Properties"]["Bucket"] == {"Ref": bucket_id}
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
     # When we split it into denials and grants
@@ -623,7 +685,7 @@ def test_distribution_reads_the_bucket_through_origin_access_control_not_oai() -
     # Given the distribution and the origin access control
     template = deployed()
     oac_id, oac = only(template, "AWS::CloudFront::OriginAccessControl")
-    bucket_id, _ = only(template, "AWS::S3::Bucket")
+    bucket_id = "SiteBucket"
     config = distribution_config(template)
     # When we find the S3 origin
     (s3_origin,) = [origin for origin in config["Origins"] if "S3OriginConfig" in origin]
@@ -690,6 +752,9 @@ def test_security_headers_are_strict_and_on_every_response() -> None:
     template = deployed()
     policy_id, policy = only(template, "AWS::CloudFront::ResponseHeadersPolicy")
     headers = policy["Properties"]["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"]
+    csp_sub = headers["ContentSecurityPolicy"]["ContentSecurityPolicy"]["Fn::Sub"]
+    assert csp_sub[1] == {"UploadBucketName": upload_bucket_name()}
+    headers["ContentSecurityPolicy"]["ContentSecurityPolicy"] = csp_sub[0]
     # Then HSTS lasts at least a year, including subdomains
     hsts = headers["StrictTransportSecurity"]
     assert hsts["AccessControlMaxAgeSec"] >= 31_536_000
@@ -697,13 +762,17 @@ def test_security_headers_are_strict_and_on_every_response() -> None:
     # And the CSP allows only this origin, plus blob:/data: images for local previews
     csp = csp_directives(headers["ContentSecurityPolicy"]["ContentSecurityPolicy"])
     assert csp["default-src"] == ["'self'"]
-    assert csp["connect-src"] == ["'self'"]
+    assert csp["connect-src"] == ["'self'", *UPLOAD_ORIGINS]
     assert csp["img-src"] == ["'self'", "blob:", "data:"]
     assert csp["frame-ancestors"] == ["'none'"]
     assert csp["object-src"] == ["'none'"]
     assert not any("unsafe" in source for sources in csp.values() for source in sources)
+    # No other origin, and no wildcard anywhere
     assert not any(
-        re.match(r"https?:|\*", source) for sources in csp.values() for source in sources
+        re.match(r"https?:|\*", source) or "*" in source
+        for sources in csp.values()
+        for source in sources
+        if source not in UPLOAD_ORIGINS
     )
     # And sniffing, framing and referrers are locked down, overriding whatever the origin says
     assert headers["ContentTypeOptions"] == {"Override": True}
@@ -721,6 +790,18 @@ def test_security_headers_are_strict_and_on_every_response() -> None:
         assert behaviour["ResponseHeadersPolicyId"] == {"Ref": policy_id}
 
 
+def package_csp(config: Json) -> str:
+    """The CloudFront CSP less the upload bucket's origins, which only it adds to connect-src
+    (the page POSTs large photos to S3; `imagerec serve` stores them on its own origin)."""
+    template, names = config["ContentSecurityPolicy"]["Fn::Sub"]
+    assert names == {"UploadBucketName": upload_bucket_name()}
+    policy = " ".join(template.split())
+    assert csp_directives(policy)["connect-src"] == ["'self'", *UPLOAD_ORIGINS]
+    for origin in UPLOAD_ORIGINS:
+        policy = policy.replace(f" {origin}", "")
+    return policy
+
+
 def sent_headers(policy: Json) -> dict[str, str]:
     """The headers a ResponseHeadersPolicy makes CloudFront send, rendered as on the wire."""
     config = policy["Properties"]["ResponseHeadersPolicyConfig"]
@@ -730,7 +811,7 @@ def sent_headers(policy: Json) -> dict[str, str]:
     directives += ["includeSubDomains"] if hsts.get("IncludeSubdomains") else []
     directives += ["preload"] if hsts.get("Preload") else []
     headers = {
-        "Content-Security-Policy": security["ContentSecurityPolicy"]["ContentSecurityPolicy"],
+        "Content-Security-Policy": package_csp(security["ContentSecurityPolicy"]),
         "Strict-Transport-Security": "; ".join(directives),
         "X-Content-Type-Options": "nosniff",
         "X-Frame-Options": security["FrameOptions"]["FrameOption"],
@@ -772,6 +853,93 @@ def test_security_header_policy_keeps_the_directives_the_issue_asked_for() -> No
     assert "geolocation=()" in SECURITY_HEADERS["Permissions-Policy"]
 
 
+# --- uploads: the private, expiring upload bucket -------------------------------------------------
+
+
+def test_upload_bucket_is_private_encrypted_owner_enforced_and_expiring() -> None:
+    # Given / When the upload bucket
+    bucket = deployed()["Resources"]["UploadBucket"]
+    properties = bucket["Properties"]
+    # Then it is named from the stack id (unique, and known without a !Ref)
+    assert properties["BucketName"] == {
+        "Fn::Sub": [
+            "imagerec-uploads-${StackUuid}",
+            {"StackUuid": {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}},
+        ]
+    }
+    # And all four public-access blocks are on, it is encrypted, ACLs are disabled
+    assert properties["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    (rule,) = properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in {"AES256", "aws:kms"}
+    assert properties["OwnershipControls"] == {
+        "Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    }
+    assert "AccessControl" not in properties
+    assert "VersioningConfiguration" not in properties  # deleted photos stay deleted
+    # And everything under uploads/ is deleted after a day
+    (expiry,) = properties["LifecycleConfiguration"]["Rules"]
+    assert expiry["Status"] == "Enabled"
+    assert expiry["Prefix"] == "uploads/"
+    assert expiry["ExpirationInDays"] == 1
+    assert expiry["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+
+
+def test_upload_bucket_cors_admits_only_the_site_and_allowed_origins() -> None:
+    site = {"Fn::Sub": "https://${SiteDistribution.DomainName}"}
+    # Given the defaults / Then only POSTs from the site's own origin
+    (rule,) = deployed()["Resources"]["UploadBucket"]["Properties"]["CorsConfiguration"][
+        "CorsRules"
+    ]
+    assert rule["AllowedMethods"] == ["POST"]
+    assert rule["AllowedOrigins"] == [site]
+    # Given AllowedOrigins / Then those as well, and nothing else
+    origins = "http://localhost:8000,https://app.example.com"
+    (rule,) = deployed(AllowedOrigins=origins)["Resources"]["UploadBucket"]["Properties"][
+        "CorsConfiguration"
+    ]["CorsRules"]
+    assert rule["AllowedOrigins"] == {
+        "Fn::Split": [",", {"Fn::Sub": "https://${SiteDistribution.DomainName},${AllowedOrigins}"}]
+    }
+
+
+def test_upload_bucket_policy_denies_plain_http() -> None:
+    policy = deployed()["Resources"]["UploadBucketPolicy"]["Properties"]
+    assert policy["Bucket"] == {"Ref": "UploadBucket"}
+    (deny,) = policy["PolicyDocument"]["Statement"]
+    assert (deny["Effect"], deny["Principal"], deny["Action"]) == ("Deny", "*", "s3:*")
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert deny["Resource"] == [
+        {"Fn::GetAtt": ["UploadBucket", "Arn"]},
+        {"Fn::Sub": "${UploadBucket.Arn}/*"},
+    ]
+
+
+def test_function_is_told_its_upload_bucket_and_cap() -> None:
+    template = deployed()
+    variables = only(template, "AWS::Lambda::Function")[1]["Properties"]["Environment"]["Variables"]
+    assert variables["IMAGEREC_UPLOAD_BUCKET"] == upload_bucket_name()
+    assert int(variables["IMAGEREC_MAX_UPLOAD_BYTES"]) == 20_000_000
+    assert variables["IMAGEREC_READABLE_BUCKETS"] == ""
+    # And POST /api/uploads is a route of the API
+    body = only(template, "AWS::ApiGatewayV2::Api")[1]["Properties"]["Body"]
+    assert "post" in body["paths"]["/api/uploads"]
+
+
+def test_readable_buckets_parameter_is_an_empty_list_by_default() -> None:
+    spec = sam_template()["Parameters"]["ReadableBuckets"]
+    assert (spec["Type"], spec["Default"]) == ("CommaDelimitedList", "")
+    pattern = re.compile(spec["AllowedPattern"])
+    assert pattern.match("")
+    assert pattern.match("my-photos.example")
+    assert not pattern.match("s3://bucket")
+    assert not pattern.match("Bucket_Name")
+
+
 # --- outputs, parameters and the template's own hygiene -----------------------------------------
 
 
@@ -787,14 +955,16 @@ def test_outputs_give_every_value_a_deploy_script_or_test_needs() -> None:
         "DistributionId",
         "FunctionName",
         "FunctionAliasArn",
+        "UploadBucketName",
     }
     assert expected <= set(outputs)
     for name, output in outputs.items():
         assert len(output.get("Description", "")) > 10, name
     # And they point at the right resources
-    bucket_id, _ = only(template, "AWS::S3::Bucket")
+    bucket_id = "SiteBucket"
     distribution_id, _ = only(template, "AWS::CloudFront::Distribution")
     assert outputs["SiteBucketName"]["Value"] == {"Ref": bucket_id}
+    assert outputs["UploadBucketName"]["Value"] == {"Ref": "UploadBucket"}
     assert outputs["DistributionId"]["Value"] == {"Ref": distribution_id}
     assert outputs["FunctionName"]["Value"] == {"Ref": "ClassifyFunction"}
     assert outputs["FunctionAliasArn"]["Value"] == {"Ref": ALIAS}
