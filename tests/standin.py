@@ -54,12 +54,21 @@ class StandInClassifier:
         weights = np.exp(logits - logits.max())
         return weights / weights.sum()
 
-    def classify(self, data: bytes, top_k: int = 5, *, span: Span = _no_span) -> Classification:
+    def classify(
+        self,
+        data: bytes,
+        top_k: int = 5,
+        *,
+        span: Span = _no_span,
+        max_bytes: int | None = None,
+    ) -> Classification:
         top_k = self.check_top_k(top_k)
         self.calls += 1
         with span("decode"):
             image = decode_image(
-                data, max_bytes=self.settings.max_bytes, max_pixels=self.settings.max_pixels
+                data,
+                max_bytes=max_bytes or self.settings.max_bytes,
+                max_pixels=self.settings.max_pixels,
             )
         predictions: list[Prediction] = top_k_predictions(
             self.probabilities(image.pixels), LABELS, top_k

@@ -10,6 +10,7 @@ it: one path through the code. Tests pass ``create_handler`` a small stand-in cl
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 import warnings
@@ -27,13 +28,35 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from imagerec.classifier import Classification, Span, load_classifier
-from imagerec.errors import ImagerecError, InvalidInput, TooLarge, UnsupportedFormat
+from imagerec.errors import (
+    Forbidden,
+    Gone,
+    ImagerecError,
+    InvalidInput,
+    NotFound,
+    TooLarge,
+    UnsupportedFormat,
+)
 from imagerec.intake import format_names, media_types
 from imagerec.models import REGISTRY
 from imagerec.openapi import openapi_document
 from imagerec.settings import Settings
+from imagerec.storage import (
+    S3Objects,
+    S3Reference,
+    UploadStore,
+    check_upload_id,
+    s3_objects,
+    upload_store,
+)
 from imagerec.text import result_line
-from imagerec.uploads import body_bytes, parse_classify_body, parse_top_k
+from imagerec.uploads import (
+    ClassifyRequest,
+    body_bytes,
+    parse_classify_body,
+    parse_form,
+    parse_top_k,
+)
 
 SERVICE = "imagerec"
 JSON = "application/json"
@@ -52,7 +75,9 @@ class ImageClassifier(Protocol):
 
     def check_top_k(self, top_k: int) -> int: ...
 
-    def classify(self, data: bytes, top_k: int = 5, *, span: Span = ...) -> Classification: ...
+    def classify(
+        self, data: bytes, top_k: int = 5, *, span: Span = ..., max_bytes: int | None = ...
+    ) -> Classification: ...
 
     def describe(self) -> dict[str, Any]: ...
 
@@ -71,6 +96,9 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/health", "health"),
     Route("GET", "/api/models", "models"),
     Route("GET", "/api/openapi.json", "openapi"),
+    Route("POST", "/api/uploads", "create_upload"),
+    # The local store's form target; in the cloud forms go to S3 and this answers 404.
+    Route("POST", "/api/uploads/<upload_id>", "receive_upload"),
 )
 
 # Client-input error families and their status; anything else is our fault (500).
@@ -78,6 +106,9 @@ STATUS_BY_ERROR: tuple[tuple[type[ImagerecError], HTTPStatus], ...] = (
     (InvalidInput, HTTPStatus.BAD_REQUEST),
     (TooLarge, HTTPStatus.REQUEST_ENTITY_TOO_LARGE),
     (UnsupportedFormat, HTTPStatus.UNSUPPORTED_MEDIA_TYPE),
+    (Forbidden, HTTPStatus.FORBIDDEN),
+    (NotFound, HTTPStatus.NOT_FOUND),
+    (Gone, HTTPStatus.GONE),
 )
 
 # Health, models and errors publish no timing metrics; that is expected, not a warning.
@@ -87,9 +118,14 @@ logger = Logger(service=SERVICE, stream=sys.stderr)
 tracer = Tracer(service=SERVICE)
 
 
+def _pattern(path: str) -> re.Pattern[str]:
+    """A route's path as a regex: ``<name>`` (Powertools' parameter syntax) is one segment."""
+    return re.compile("^" + re.sub(r"<\w+>", "[^/]+", re.escape(path)) + "$")
+
+
 def allowed_methods(path: str) -> tuple[str, ...]:
     path = path.rstrip("/") or "/"
-    return tuple(route.method for route in ROUTES if route.path == path)
+    return tuple(route.method for route in ROUTES if _pattern(route.path).match(path))
 
 
 def http_status(error: ImagerecError) -> HTTPStatus:
@@ -133,11 +169,15 @@ class Api:
         classifier: ImageClassifier,
         settings: Settings,
         metrics: Metrics,
+        uploads: UploadStore,
+        s3: S3Objects,
     ) -> None:
         self.app = app
         self.classifier = classifier
         self.settings = settings
         self.metrics = metrics
+        self.uploads = uploads
+        self.s3 = s3
 
     # -- errors -----------------------------------------------------------------------
 
@@ -195,7 +235,11 @@ class Api:
         )
         parse_ms = round((time.perf_counter() - start) * 1000, 3)
 
-        if not request.many:
+        if request.upload is not None or request.s3 is not None:
+            result = self._classify_stored(request, top_k).to_dict()
+            result["timing_ms"]["parse"] = parse_ms
+            results = [result]
+        elif not request.many:
             result = self._classify_one(request.uploads[0].data, top_k).to_dict()
             result["timing_ms"]["parse"] = parse_ms
             results = [result]
@@ -219,6 +263,52 @@ class Api:
             text = "".join(text_line(result) + "\n" for result in results)
             return Response(HTTPStatus.OK, "text/plain; charset=utf-8", text)
         return json_response(HTTPStatus.OK, {"results": results} if request.many else results[0])
+
+    def _classify_stored(self, request: ClassifyRequest, top_k: int) -> Classification:
+        """An image named by the request: an upload (deleted once classified) or an S3 object.
+
+        Both may be up to ``max_upload_bytes``, the cap of the upload form.
+        """
+        cap = self.settings.max_upload_bytes
+        if request.s3 is not None:
+            start = time.perf_counter()
+            data = self.s3.read(S3Reference.parse(request.s3))
+            result = self._classify_one(data, top_k, max_bytes=cap)
+            result.timing_ms["fetch"] = round((time.perf_counter() - start) * 1000, 3)
+            return result
+        upload_id = check_upload_id(request.upload)
+        start = time.perf_counter()
+        data = self.uploads.fetch(upload_id)
+        fetched = round((time.perf_counter() - start) * 1000, 3)
+        try:
+            result = self._classify_one(data, top_k, max_bytes=cap)
+        except ImagerecError as error:
+            # A bad image stays bad: nothing to retry, so it goes too. Our own failure keeps
+            # it, so the client can try again.
+            if http_status(error) < HTTPStatus.INTERNAL_SERVER_ERROR:
+                self.uploads.delete(upload_id)
+            raise
+        self.uploads.delete(upload_id)
+        result.timing_ms["fetch"] = fetched
+        return result
+
+    def create_upload(self) -> Response[str]:
+        """A form for one file up to ``max_upload_bytes``, S3's presigned-POST contract."""
+        headers = self.app.current_event.headers
+        scheme = (headers.get("x-forwarded-proto") or "http").split(",")[0].strip()
+        host = headers.get("host") or "127.0.0.1"
+        form = self.uploads.create(f"{scheme}://{host}")
+        body = {"upload": form.to_dict(), "max_bytes": self.uploads.max_bytes}
+        # The fields are a credential for one upload: keep them out of every cache.
+        return json_response(HTTPStatus.OK, body, **{"Cache-Control": "no-store"})
+
+    def receive_upload(self, upload_id: str) -> Response[str]:
+        """The local store's form POST: checks the signature, keeps the file (S3 answers 204)."""
+        event = self.app.current_event
+        body = body_bytes(event.body, bool(event.is_base64_encoded))
+        parts = parse_form(event.headers.get("content-type"), body)
+        self.uploads.receive(upload_id, parts)
+        return Response(HTTPStatus.NO_CONTENT, None, "")
 
     def health(self) -> Response[str]:
         classifier = self.classifier
@@ -248,8 +338,10 @@ class Api:
     def openapi(self) -> Response[str]:
         return json_response(HTTPStatus.OK, openapi_document(self.settings))
 
-    def _classify_one(self, data: bytes, top_k: int) -> Classification:
-        result = self.classifier.classify(data, top_k, span=_subsegment)
+    def _classify_one(
+        self, data: bytes, top_k: int, *, max_bytes: int | None = None
+    ) -> Classification:
+        result = self.classifier.classify(data, top_k, span=_subsegment, max_bytes=max_bytes)
         for stage in ("decode", "inference", "total"):
             self.metrics.add_metric(
                 name=f"{stage.capitalize()}Time",
@@ -264,11 +356,27 @@ class Api:
         return first == "text/plain"
 
 
-def create_handler(classifier: ImageClassifier, settings: Settings) -> Handler:
-    """The Lambda handler over this classifier: a resolver with every route of ``ROUTES``."""
+def create_handler(
+    classifier: ImageClassifier,
+    settings: Settings,
+    *,
+    uploads: UploadStore | None = None,
+    s3: S3Objects | None = None,
+) -> Handler:
+    """The Lambda handler over this classifier: a resolver with every route of ``ROUTES``.
+
+    The upload store and the S3 reader come from the settings unless given.
+    """
     app = APIGatewayHttpResolver()
     metrics = Metrics(namespace=settings.metrics_namespace, service=SERVICE)
-    api = Api(app, classifier, settings, metrics)
+    api = Api(
+        app,
+        classifier,
+        settings,
+        metrics,
+        uploads if uploads is not None else upload_store(settings),
+        s3 if s3 is not None else s3_objects(settings),
+    )
     for route in ROUTES:
         app.route(route.path, route.method)(getattr(api, route.view))
     app.exception_handler(NotFoundError)(api.not_found)

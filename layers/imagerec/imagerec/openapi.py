@@ -22,6 +22,7 @@ def _ok(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
 
 def openapi_document(settings: Settings) -> dict[str, Any]:
     size, pixels = human_size(settings.max_bytes), human_pixels(settings.max_pixels)
+    upload = human_size(settings.max_upload_bytes)
     number = {"type": "number"}
     integer = {"type": "integer"}
     string = {"type": "string"}
@@ -83,6 +84,16 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                                 "payload_too_large",
                                 "image_too_large",
                                 "unsupported_format",
+                                "invalid_upload_id",
+                                "invalid_upload_form",
+                                "invalid_s3_reference",
+                                "upload_form_rejected",
+                                "bucket_not_allowed",
+                                "s3_access_denied",
+                                "upload_not_found",
+                                "s3_object_not_found",
+                                "uploads_unavailable",
+                                "upload_expired",
                                 "not_found",
                                 "method_not_allowed",
                                 "internal_error",
@@ -101,8 +112,11 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
         "summary": "What is in this photo?",
         "description": (
             "Send one image as the raw body, several as multipart/form-data (field `image`), "
-            "or base64 in JSON. JPEG, PNG, WebP, GIF, BMP and TIFF are accepted, whatever the "
-            f"Content-Type says; up to {size} and {pixels} per image. "
+            'or base64 in JSON; or name it in JSON: `{"upload": id}` after `POST /api/uploads`, '
+            'or `{"s3": {"bucket", "key", "version"}}` in a bucket the operator allows. '
+            "JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC/HEIF and AVIF are accepted, whatever the "
+            f"Content-Type says; up to {size} in the body ({upload} by upload or "
+            f"S3 reference) and {pixels} per image. "
             "`Accept: text/plain` answers one line per image."
         ),
         "parameters": [
@@ -137,9 +151,19 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                 "application/json": {
                     "schema": {
                         "type": "object",
-                        "required": ["image"],
+                        "description": "Exactly one of image, images, upload or s3.",
                         "properties": {
                             "image": {**string, "contentEncoding": "base64"},
+                            "images": {
+                                "type": "array",
+                                "items": {**string, "contentEncoding": "base64"},
+                            },
+                            "upload": {**string, "pattern": "^[0-9a-f]{32}$"},
+                            "s3": {
+                                "type": "object",
+                                "required": ["bucket", "key"],
+                                "properties": {"bucket": string, "key": string, "version": string},
+                            },
                             "top_k": integer,
                         },
                     }
@@ -157,7 +181,10 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                 },
             },
             "400": _error("Empty, corrupt or malformed input, or a bad top_k"),
-            "413": _error(f"Over {size} or {pixels}"),
+            "403": _error("An S3 bucket the operator does not allow, or S3 denied the read"),
+            "404": _error("No such upload (never uploaded, or already classified) or object"),
+            "410": _error("The upload is over a day old"),
+            "413": _error(f"Over {size} ({upload} stored) or {pixels}"),
             "415": _error("Not a supported raster image"),
             "500": _error("Our failure; carries a request id"),
         },
@@ -171,6 +198,23 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
             "warm": {"type": "boolean"},
         },
     }
+    upload_schema = {
+        "type": "object",
+        "required": ["upload", "max_bytes"],
+        "properties": {
+            "upload": {
+                "type": "object",
+                "required": ["id", "url", "fields", "expires_in"],
+                "properties": {
+                    "id": string,
+                    "url": {**string, "format": "uri"},
+                    "fields": {"type": "object", "additionalProperties": string},
+                    "expires_in": integer,
+                },
+            },
+            "max_bytes": integer,
+        },
+    }
     return {
         "openapi": "3.1.0",
         "info": {
@@ -180,6 +224,40 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
         },
         "paths": {
             "/api/classify": {"post": {**classify, "operationId": "classify"}},
+            "/api/uploads": {
+                "post": {
+                    "operationId": "createUpload",
+                    "summary": "A form to upload one large file (the S3 presigned-POST contract)",
+                    "description": (
+                        "POST multipart/form-data to `url`: every field of `fields`, then the "
+                        f"file in a part named `file`, up to {upload}, within "
+                        f"{settings.upload_expires_s} s. Then POST /api/classify "
+                        '`{"upload": id}`. An upload is deleted once classified, and after a '
+                        "day in any case."
+                    ),
+                    "responses": {"200": _ok(upload_schema)},
+                }
+            },
+            "/api/uploads/{upload_id}": {
+                "post": {
+                    "operationId": "receiveUpload",
+                    "summary": "The form's target when uploads are stored locally (not on AWS)",
+                    "parameters": [
+                        {"name": "upload_id", "in": "path", "required": True, "schema": string}
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"multipart/form-data": {"schema": {"type": "object"}}},
+                    },
+                    "responses": {
+                        "204": {"description": "Stored"},
+                        "400": _error("Not a complete form"),
+                        "403": _error("The signature, key or expiry does not match"),
+                        "404": _error("Uploads go to S3 on this deployment"),
+                        "413": _error(f"Over {upload}"),
+                    },
+                }
+            },
             "/api/health": {
                 "get": {
                     "operationId": "health",

@@ -11,6 +11,7 @@ import contextlib
 import json
 import mimetypes
 import os
+import re
 import signal
 import socket
 import sys
@@ -32,6 +33,8 @@ Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 # Bodies a little over the cap are read and dropped so the client sees our 413 rather than
 # a reset connection; anything bigger is refused without reading.
 DRAIN_LIMIT = 64 * 1024 * 1024
+# POST /api/uploads/<id>: the local upload store's form target (imagerec.api's ROUTES).
+_UPLOAD_FORM = re.compile(r"^/api/uploads/[^/]+/?$")
 CHUNK = 64 * 1024
 
 
@@ -90,8 +93,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         body = json.dumps({"error": {"code": code, "message": message}}).encode()
         self._send(status, {"Content-Type": "application/json"}, body, started)
 
-    def _read_body(self) -> bytes:
-        cap = self.server.max_body_bytes
+    def _read_body(self, cap: int) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             return self._read_chunked(cap)
         try:
@@ -172,10 +174,11 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def _api(self, started: float) -> None:
+        cap = self.server.body_cap(self.path)
         try:
-            body = self._read_body()
+            body = self._read_body(cap)
         except _BodyTooLarge:
-            limit = human_size(self.server.max_body_bytes)
+            limit = human_size(cap)
             self._send_error_json(
                 HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
                 "payload_too_large",
@@ -225,6 +228,7 @@ class ImagerecHTTPServer(ThreadingHTTPServer):
         *,
         site_dir: Path,
         max_body_bytes: int,
+        max_upload_body_bytes: int | None = None,
         log_stream: Any = sys.stderr,
         listener: socket.socket | None = None,
     ) -> None:
@@ -237,10 +241,19 @@ class ImagerecHTTPServer(ThreadingHTTPServer):
         self.handler = handler
         self.site_dir = site_dir.resolve()
         self.max_body_bytes = max_body_bytes
+        self.max_upload_body_bytes = max_upload_body_bytes or max_body_bytes
         self.log_stream = log_stream
         # Powertools' resolver keeps the current request in class attributes, so one
         # invocation runs at a time per process, as in a Lambda environment.
         self._invoke_lock = threading.Lock()
+
+    def body_cap(self, target: str) -> int:
+        """The upload form's target takes a whole file sent raw; every other route the
+        direct-request cap."""
+        path = target.split("?", 1)[0]
+        if _UPLOAD_FORM.match(path):
+            return self.max_upload_body_bytes
+        return self.max_body_bytes
 
     def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
         with self._invoke_lock:
@@ -310,6 +323,7 @@ def _serve_forever(listener: socket.socket, settings: Settings) -> None:
         load_handler(settings),
         site_dir=settings.site_dir or default_site_dir(),
         max_body_bytes=settings.max_body_bytes,
+        max_upload_body_bytes=settings.max_upload_body_bytes,
         listener=listener,
     )
     try:

@@ -127,8 +127,15 @@ class LocalUploadStore:
         self.max_bytes = max_bytes
         self.expires_in = expires_in
         self._objects = root / "objects"
-        self._objects.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._secret = self._load_secret(root / "signing-key")
+        self._key: bytes | None = None
+
+    @property
+    def _secret(self) -> bytes:
+        # Made on first use, so building a handler touches no disk.
+        if self._key is None:
+            self._objects.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._key = self._load_secret(self.root / "signing-key")
+        return self._key
 
     @staticmethod
     def _load_secret(path: Path) -> bytes:
@@ -154,6 +161,7 @@ class LocalUploadStore:
         return self._objects / check_upload_id(upload_id)
 
     def create(self, base_url: str) -> UploadForm:
+        self._secret  # noqa: B018  # the folder and the key exist from here on
         self._sweep()
         upload_id = _new_id()
         key = KEY_PREFIX + upload_id
@@ -289,7 +297,9 @@ class S3UploadStore:
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=key)
         except ClientError as error:
-            if _error_code(error) in {"NoSuchKey", "404"}:
+            # Without s3:ListBucket (deliberately not granted) S3 answers a missing key with
+            # AccessDenied rather than NoSuchKey; both mean no such upload.
+            if _error_code(error) in {"NoSuchKey", "404", "AccessDenied", "403"}:
                 raise UploadNotFound(_NOT_FOUND) from None
             raise
         body = response["Body"]
@@ -406,7 +416,10 @@ class S3Objects:
             if code in {"NoSuchKey", "NoSuchVersion", "NoSuchBucket", "404"}:
                 raise S3ObjectNotFound(f"There is no object {where}.") from None
             if code in {"AccessDenied", "403", "AllAccessDisabled", "InvalidObjectState"}:
-                raise S3AccessDenied(f"This function may not read {where}.") from None
+                # Also what S3 says for a missing key when the role may not list the bucket.
+                raise S3AccessDenied(
+                    f"{where} does not exist, or this function may not read it."
+                ) from None
             if code in {"InvalidArgument", "400"}:
                 raise InvalidS3Reference(f"S3 refused the reference to {where}.") from None
             raise

@@ -41,6 +41,9 @@ class ClassifyRequest:
     top_k: str | int | None = None
     # Several files (multipart or a JSON list) answer with {"results": [...]}.
     many: bool = False
+    # JSON may name the image instead: {"upload": "<id>"} or {"s3": {"bucket", "key"}}.
+    upload: object = None
+    s3: object = None
 
 
 def body_bytes(body: str | None, is_base64_encoded: bool) -> bytes:
@@ -102,6 +105,15 @@ def _parse_json(body: bytes) -> ClassifyRequest:
     top_k = document.get("top_k")
     if top_k is not None and not isinstance(top_k, (int, str)):
         raise InvalidArgument(f"Expected top_k to be an integer, received: {top_k!r}")
+    sources = [name for name in ("image", "images", "upload", "s3") if name in document]
+    if len(sources) > 1:
+        raise InvalidArgument(
+            f"Expected one of image, images, upload or s3, received: {', '.join(sources)}"
+        )
+    if "upload" in document:
+        return ClassifyRequest([], top_k, upload=document["upload"])
+    if "s3" in document:
+        return ClassifyRequest([], top_k, s3=document["s3"])
     if "images" in document:
         images = document["images"]
         if not isinstance(images, list) or not images:
@@ -109,7 +121,10 @@ def _parse_json(body: bytes) -> ClassifyRequest:
         return ClassifyRequest([_json_image(item, i) for i, item in enumerate(images)], top_k, True)
     image = document.get("image")
     if not image:
-        raise MissingImage('The JSON has no image: send {"image": "<base64>"}.')
+        raise MissingImage(
+            'The JSON has no image: send {"image": "<base64>"}, {"upload": "<id>"} '
+            'or {"s3": {"bucket": "...", "key": "..."}}.'
+        )
     return ClassifyRequest([_json_image(image, None)], top_k)
 
 
