@@ -59,3 +59,15 @@ def phone_style(path: Path, fmt: str, *, turned: bool = False, quality: int = 90
     exif[ExifTags.Base.Orientation] = 6
     stored = upright.transpose(Image.Transpose.ROTATE_90)  # ROTATE_270 (tag 6) undoes it
     return encode(stored, fmt, quality=quality, exif=exif.tobytes())
+
+
+def phone_sized_jpeg(path: Path, quality: int = 97) -> bytes:
+    """A 12 MP (4000×3000), about 12 MB JPEG of a photo: upscaled, with sensor-like noise.
+
+    Bigger than the direct-request cap, so only the upload flow can bring it in.
+    """
+    with Image.open(path) as im:
+        pixels = np.asarray(im.convert("RGB").resize((4000, 3000), Image.Resampling.BILINEAR))
+    noise = np.random.default_rng(12).integers(-10, 11, pixels.shape, dtype=np.int16)
+    noisy = np.clip(pixels + noise, 0, 255).astype(np.uint8)
+    return encode(Image.fromarray(noisy), "JPEG", quality=quality, subsampling=0)

@@ -11,7 +11,9 @@ import pytest
 from PIL import Image
 
 from imagerec.cli import build_parser, main
+from imagerec.events import http_event
 from tests.conftest import EVENTS, PHOTOS, ROOT
+from tests.forms import form_data
 from tests.images import phone_style
 
 pytestmark = [pytest.mark.unit, pytest.mark.model]
@@ -254,3 +256,29 @@ def test_heic_and_avif_give_the_jpeg_answer(
     sizes = {(r["image"]["width"], r["image"]["height"]) for r in results}
     assert len(sizes) == 1
     assert [r["image"]["format"] for r in results] == ["JPEG", "HEIF", "HEIF", "AVIF", "AVIF"]
+
+
+def test_invoke_runs_the_upload_flow_with_the_local_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given an event asking for an upload form
+    def run(name: str, raw: dict[str, object]) -> dict[str, object]:
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(raw))
+        assert main(["invoke", str(path)]) == 0
+        response: dict[str, object] = json.loads(capsys.readouterr().out)
+        return response
+
+    created = run("create", http_event("POST", "/api/uploads", {"host": "localhost:8080"}, b""))
+    upload = json.loads(str(created["body"]))["upload"]
+    assert upload["url"] == f"http://localhost:8080/api/uploads/{upload['id']}"
+    # When the form event, then a classify event, are invoked (each its own run)
+    body, content_type = form_data(upload["fields"], PHOTOS["rocket"][0].read_bytes())
+    form = http_event("POST", f"/api/uploads/{upload['id']}", {"content-type": content_type}, body)
+    assert run("form", form)["statusCode"] == 204
+    request = json.dumps({"upload": upload["id"], "top_k": 1}).encode()
+    classify = http_event("POST", "/api/classify", {"content-type": "application/json"}, request)
+    result = run("classify", classify)
+    # Then the upload, stored between runs, is classified
+    assert result["statusCode"] == 200
+    assert json.loads(str(result["body"]))["predictions"][0]["label"] == "missile"

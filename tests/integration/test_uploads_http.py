@@ -1,0 +1,110 @@
+"""The upload flow over real HTTP, as a new user tries it with curl: the local server, the
+local upload store, the real model.
+
+`POST /api/uploads`, then the form (every field, then the file) to the URL it names, then
+`POST /api/classify {"upload": id}`, with urllib: the same client code works against S3.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from imagerec.server import ImagerecHTTPServer
+from imagerec.settings import Settings
+from tests.conftest import PHOTOS
+from tests.forms import form_data, http, upload_and_classify
+from tests.images import phone_sized_jpeg, phone_style
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+
+
+@pytest.fixture(scope="module")
+def base() -> Iterator[str]:
+    from imagerec.api import load_handler
+
+    settings = Settings.from_env()
+    httpd = ImagerecHTTPServer(
+        ("127.0.0.1", 0),
+        load_handler(settings),
+        site_dir=ROOT / "site",
+        max_body_bytes=settings.max_body_bytes,
+        max_upload_body_bytes=settings.max_upload_body_bytes,
+        log_stream=io.StringIO(),
+    )
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.1})
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
+
+@pytest.fixture(scope="module")
+def big_photo() -> bytes:
+    return phone_sized_jpeg(PHOTOS["coffee"][0])
+
+
+def test_a_12_mp_12_mb_photo_goes_through_the_upload_flow(base: str, big_photo: bytes) -> None:
+    # Given a 12 MP JPEG over the 10 MB direct-request cap
+    assert len(big_photo) > 10_000_000
+    status, _, text = http(
+        "POST", f"{base}/api/classify", big_photo, {"Content-Type": "image/jpeg"}
+    )
+    assert (status, json.loads(text)["error"]["code"]) == (413, "payload_too_large")
+    # When it is uploaded with the returned form and classified by its id
+    status, result = upload_and_classify(base, big_photo, top_k=3)
+    # Then the model names it, at its full size
+    assert status == 200, result
+    assert result["predictions"][0]["label"] == PHOTOS["coffee"][1]
+    assert (result["image"]["width"], result["image"]["height"]) == (4000, 3000)
+
+
+def test_a_turned_heic_goes_through_the_upload_flow(base: str) -> None:
+    status, result = upload_and_classify(
+        base, phone_style(PHOTOS["grace_hopper"][0], "HEIF", turned=True)
+    )
+    assert status == 200, result
+    assert result["image"]["format"] == "HEIF"
+    assert result["predictions"][0]["label"] == PHOTOS["grace_hopper"][1]
+
+
+def test_tampered_forms_and_unknown_ids_are_json_4xx(base: str) -> None:
+    # Given a form
+    _, _, text = http("POST", f"{base}/api/uploads")
+    upload = json.loads(text)["upload"]
+    # When its key is changed / Then 403, as JSON
+    body, content_type = form_data({**upload["fields"], "key": "uploads/" + "e" * 32}, b"x")
+    status, headers, text = http("POST", upload["url"], body, {"Content-Type": content_type})
+    assert status == 403
+    assert headers["Content-Type"].startswith("application/json")
+    assert json.loads(text)["error"]["code"] == "upload_form_rejected"
+    # When an unknown id is classified / Then 404, as JSON
+    request = json.dumps({"upload": "0" * 32}).encode()
+    status, _, text = http(
+        "POST", f"{base}/api/classify", request, {"Content-Type": "application/json"}
+    )
+    assert (status, json.loads(text)["error"]["code"]) == (404, "upload_not_found")
+
+
+def test_the_form_target_takes_the_upload_cap_not_more(base: str) -> None:
+    # Given a form / When a body over the upload cap is sent to it
+    _, _, text = http("POST", f"{base}/api/uploads")
+    upload = json.loads(text)["upload"]
+    cap = Settings.from_env().max_upload_body_bytes
+    body, content_type = form_data(upload["fields"], b"\xff" * cap)
+    status, _, text = http("POST", upload["url"], body, {"Content-Type": content_type})
+    # Then the server refuses it before the handler, with the upload cap in the message
+    assert status == 413
+    assert json.loads(text)["error"]["code"] == "payload_too_large"
