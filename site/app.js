@@ -9,8 +9,12 @@
   // A photo the API accepts as it is goes up unchanged when it is at most this big, so the
   // page's answer is the API's answer for the same file; bigger ones are shrunk first.
   const ORIGINAL_MAX_BYTES = 2_000_000;
+  const UPLOADS = "/api/uploads"; // a form for a file too big for one request
   const JPEG_QUALITY = 0.9;
   const UPLOAD_TIMEOUT_MS = 90_000;
+  // Files over this go through an upload form (to S3 in the cloud) instead of the request
+  // body: the cloud API takes about 4.4 MB per request (Lambda's 6 MB, less base64).
+  const DIRECT_MAX_BYTES = 4_000_000;
 
   // What a person reads for each kind of failure: a short title and one plain sentence.
   const PROBLEMS = {
@@ -369,7 +373,9 @@
 
   // ---- talking to the API (XMLHttpRequest, for upload progress) -----------------------
 
-  function upload(prepared, card) {
+  // One request; resolves { status, data, text, roundTripMs } (status 0: no answer).
+  // With `card`, the body's upload progress shows on it, then "Recognising…" if `thenRecognise`.
+  function send(method, url, body, headers, card, thenRecognise) {
     return new Promise((resolve) => {
       const xhr = new XMLHttpRequest();
       let started = 0;
@@ -378,26 +384,61 @@
         try {
           data = JSON.parse(xhr.responseText);
         } catch {
-          // Not JSON (a proxy's error page, or no body at all): the status decides.
+          // Not JSON (a proxy's error page, S3's XML, or no body at all): the status decides.
         }
-        resolve({ status, data, roundTripMs: performance.now() - started });
+        resolve({ status, data, text: xhr.responseText || "", roundTripMs: performance.now() - started });
       };
-      xhr.open("POST", ENDPOINT);
-      xhr.setRequestHeader("Content-Type", prepared.type);
-      xhr.setRequestHeader("Accept", "application/json");
+      xhr.open(method, url);
+      for (const [name, value] of Object.entries(headers)) xhr.setRequestHeader(name, value);
       xhr.timeout = UPLOAD_TIMEOUT_MS;
-      xhr.upload.addEventListener("progress", (event) => {
-        if (event.lengthComputable && event.total > 0) card.uploading(event.loaded / event.total);
-      });
-      xhr.upload.addEventListener("load", () => card.setState("recognising", "Recognising…"));
+      if (card) {
+        xhr.upload.addEventListener("progress", (event) => {
+          if (event.lengthComputable && event.total > 0) card.uploading(event.loaded / event.total);
+        });
+        if (thenRecognise) {
+          xhr.upload.addEventListener("load", () => card.setState("recognising", "Recognising…"));
+        }
+        card.uploading(0);
+      }
       xhr.addEventListener("load", () => settle(xhr.status));
       xhr.addEventListener("error", () => settle(0));
       xhr.addEventListener("timeout", () => settle(0));
       xhr.addEventListener("abort", () => settle(0));
-      card.uploading(0);
       started = performance.now();
-      xhr.send(prepared.body);
+      xhr.send(body);
     });
+  }
+
+  function upload(prepared, card) {
+    const headers = { "Content-Type": prepared.type, Accept: "application/json" };
+    return send("POST", ENDPOINT, prepared.body, headers, card, true);
+  }
+
+  // The upload flow, S3's presigned-POST contract whether the store is S3 or this server:
+  // ask for a form, POST every field and then the file, then classify it by its id.
+  async function uploadThenClassify(file, card) {
+    const started = performance.now();
+    const json = { Accept: "application/json" };
+    const asked = await send("POST", UPLOADS, null, json);
+    const upload = asked.data && asked.data.upload;
+    if (asked.status !== 200 || !upload || typeof upload.url !== "string") return asked;
+    if (Number(asked.data.max_bytes) > 0 && file.size > asked.data.max_bytes) {
+      const limit = bytes(asked.data.max_bytes);
+      return { status: 413, data: { error: { code: "payload_too_large", message: `The file is ${bytes(file.size)}; the limit is ${limit}.` } } };
+    }
+    const form = new FormData();
+    for (const [name, value] of Object.entries(upload.fields || {})) form.append(name, value);
+    form.append("file", file); // last: S3 ignores anything after the file
+    const stored = await send("POST", upload.url, form, {}, card, false);
+    if (stored.status < 200 || stored.status >= 300) {
+      // S3 answers in XML: EntityTooLarge is the size limit; anything else is worth a retry.
+      if (stored.status === 400 && stored.text.includes("EntityTooLarge")) return { ...stored, status: 413 };
+      return stored.data ? stored : { ...stored, status: stored.status === 0 ? 0 : 502 };
+    }
+    card.setState("recognising", "Recognising…");
+    const body = JSON.stringify({ upload: upload.id });
+    const answer = await send("POST", ENDPOINT, body, { ...json, "Content-Type": "application/json" });
+    return { ...answer, roundTripMs: performance.now() - started };
   }
 
   function problemFor(response, prepared) {
@@ -430,13 +471,19 @@
       return;
     }
     card.setState("preparing", "Preparing…");
-    const prepared = job.prepared || (job.prepared = await prepare(file));
+    // Too big to send directly: the server reads it whole, so the browser needn't decode it.
+    const big = file.size > DIRECT_MAX_BYTES;
+    const prepared =
+      job.prepared ||
+      (job.prepared = big ? { body: file, type: file.type, decoded: false, copy: null } : await prepare(file));
     if (!prepared.decoded && file.type && !file.type.startsWith("image/")) {
       // A text file or a PDF: the browser can't read it and it doesn't claim to be an image.
       card.showProblem("notImage", `Its type is ${file.type}.`);
       return;
     }
-    const response = await upload(prepared, card);
+    // What the browser can't decode (HEIC on most desktops) or shrink goes up as it is.
+    card.root.dataset.via = prepared.decoded ? "direct" : "upload";
+    const response = prepared.decoded ? await upload(prepared, card) : await uploadThenClassify(file, card);
     if (response.status === 200 && isResult(response.data)) {
       card.showResult(response.data, response.roundTripMs);
       card.sentCopy(prepared);
