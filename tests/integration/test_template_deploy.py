@@ -371,6 +371,16 @@ def test_empty_site_bucket_removes_every_object(fake_aws: dict[str, str]) -> Non
     assert "--recursive" in remove
 
 
+def test_empty_site_bucket_empties_the_upload_bucket_too(fake_aws: dict[str, str]) -> None:
+    # Given a stack with an upload bucket (uploads not classified wait there up to a day)
+    env = {**fake_aws, "FAKE_AWS_OUTPUTS": json.dumps({**OUTPUTS, "UploadBucketName": "up-1"})}
+    # When the buckets are emptied / Then both are, so the stack can be deleted
+    result = run_script("empty_site_bucket.sh", "imagerec", env=env)
+    assert result.returncode == 0, result.stderr
+    removes = [call[2] for call in aws_calls(env) if call[:2] == ["s3", "rm"]]
+    assert removes == [f"s3://{OUTPUTS['SiteBucketName']}/", "s3://up-1/"]
+
+
 def test_empty_site_bucket_is_a_no_op_for_a_missing_stack(fake_aws: dict[str, str]) -> None:
     env = {**fake_aws, "FAKE_AWS_STACK_ERROR": "Stack with id imagerec does not exist"}
     result = run_script("empty_site_bucket.sh", "imagerec", env=env)
