@@ -104,6 +104,21 @@ def main() -> None:
         "bad-multipart-no-boundary": event(
             "POST", "/api/classify", b"--x\r\n\r\n", **{"content-type": "multipart/form-data"}
         ),
+        # The upload flow: a form (its fields differ each time, so the form POST and the
+        # classify-by-id that follow are made from its answer; docs/api.md shows them).
+        "uploads-create": event("POST", "/api/uploads"),
+        "bad-upload-unknown": event(
+            "POST",
+            "/api/classify",
+            json.dumps({"upload": "0" * 32}).encode(),
+            **{"content-type": "application/json"},
+        ),
+        "bad-s3-bucket-not-allowed": event(
+            "POST",
+            "/api/classify",
+            json.dumps({"s3": {"bucket": "someone-elses-photos", "key": "cat.jpg"}}).encode(),
+            **{"content-type": "application/json"},
+        ),
         "not-found": event("GET", "/api/nothing-here"),
         "method-not-allowed": event("GET", "/api/classify"),
     }

@@ -73,6 +73,9 @@ EXPECTED: dict[str, tuple[int, str | None]] = {
     "bad-top-k": (400, "invalid_argument"),
     "bad-base64-json": (400, "invalid_base64"),
     "bad-multipart-no-boundary": (400, "invalid_multipart"),
+    "uploads-create": (200, None),
+    "bad-upload-unknown": (404, "upload_not_found"),
+    "bad-s3-bucket-not-allowed": (403, "bucket_not_allowed"),
     "not-found": (404, "not_found"),
     "method-not-allowed": (405, "method_not_allowed"),
 }
