@@ -132,6 +132,9 @@ def _resign_policy(form: UploadForm, change: Any) -> dict[str, str]:
         lambda form: {**form.fields, "x-imagerec-signature": "0" * 64},
         # another key, under the same signature
         lambda form: {**form.fields, "key": "uploads/" + "a" * 32},
+        # a policy and a signature that are not even ASCII
+        lambda form: {**form.fields, "policy": "é" + form.fields["policy"]},
+        lambda form: {**form.fields, "x-imagerec-signature": "é" * 64},
     ],
 )
 def test_a_tampered_form_is_refused(local: LocalUploadStore, tamper: Any) -> None:

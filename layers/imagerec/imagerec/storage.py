@@ -129,7 +129,6 @@ class LocalUploadStore:
         self._objects = root / "objects"
         self._key: bytes | None = None
 
-    @property
     def _secret(self) -> bytes:
         # Made on first use, so building a handler touches no disk.
         if self._key is None:
@@ -155,13 +154,14 @@ class LocalUploadStore:
         return secret
 
     def _sign(self, policy: str) -> str:
-        return hmac.new(self._secret, policy.encode("ascii"), hashlib.sha256).hexdigest()
+        # The policy may come back altered by a client, in any characters.
+        return hmac.new(self._secret(), policy.encode(), hashlib.sha256).hexdigest()
 
     def _path(self, upload_id: str) -> Path:
         return self._objects / check_upload_id(upload_id)
 
     def create(self, base_url: str) -> UploadForm:
-        self._secret  # noqa: B018  # the folder and the key exist from here on
+        self._secret()  # the folder and the key exist from here on
         self._sweep()
         upload_id = _new_id()
         key = KEY_PREFIX + upload_id
@@ -192,7 +192,7 @@ class LocalUploadStore:
             )
         if data is None:
             raise InvalidUploadForm('The form has no file: send it last, in a part named "file".')
-        if not hmac.compare_digest(self._sign(policy), signature):
+        if not hmac.compare_digest(self._sign(policy).encode(), signature.encode()):
             raise UploadFormRejected("The upload form's signature does not match its policy.")
         document = json.loads(base64.b64decode(policy))  # ours: it is signed
         expiration = datetime.strptime(document["expiration"], "%Y-%m-%dT%H:%M:%SZ")
