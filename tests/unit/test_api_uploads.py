@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from moto import mock_aws
 
 from imagerec import api, storage
@@ -127,6 +129,11 @@ def test_a_tampered_form_is_a_json_403(local: Client) -> None:
         ({"upload": "0" * 32}, 404, "upload_not_found"),
         ({"upload": "../../etc/passwd"}, 400, "invalid_upload_id"),
         ({"upload": 7}, 400, "invalid_upload_id"),
+        ({"upload": None}, 400, "invalid_upload_id"),
+        ({"upload": {"id": "x"}}, 400, "invalid_upload_id"),
+        ({"s3": None}, 400, "invalid_s3_reference"),
+        ({"s3": []}, 400, "invalid_s3_reference"),
+        ({"s3": {"bucket": "photos-allowed", "key": ""}}, 400, "invalid_s3_reference"),
         ({"upload": "0" * 32, "image": "aGk="}, 400, "invalid_argument"),
         ({"s3": {"bucket": "photos-other", "key": "cat.jpg"}}, 403, "bucket_not_allowed"),
         ({"s3": "s3://photos-allowed/cat.jpg"}, 400, "invalid_s3_reference"),
@@ -230,3 +237,36 @@ def test_s3_references_through_the_handler(cloud: tuple[Client, Any]) -> None:
         {"s3": {"bucket": "photos-other", "key": "cats/chelsea.png"}}
     )
     assert (status, result["error"]["code"]) == (403, "bucket_not_allowed")
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=40),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_NAMED = st.fixed_dictionaries(
+    {},
+    optional={
+        "upload": _JSON | st.just("0" * 32),
+        "s3": _JSON
+        | st.fixed_dictionaries(
+            {"bucket": st.sampled_from(["photos-allowed", "x"]) | _JSON, "key": _JSON},
+            optional={"version": _JSON},
+        ),
+        "top_k": _JSON,
+    },
+)
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(document=_NAMED)
+def test_any_upload_or_s3_document_gets_a_json_4xx_never_a_5xx(
+    local: Client, document: dict[str, Any]
+) -> None:
+    status, value = local.classify_json(document)
+    assert 400 <= status < 500, value
+    assert value["error"]["code"] != "internal_error"

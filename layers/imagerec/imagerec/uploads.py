@@ -21,6 +21,8 @@ from imagerec.errors import (
     InvalidBase64,
     InvalidJson,
     InvalidMultipart,
+    InvalidS3Reference,
+    InvalidUploadId,
     MissingImage,
 )
 
@@ -110,9 +112,15 @@ def _parse_json(body: bytes) -> ClassifyRequest:
         raise InvalidArgument(
             f"Expected one of image, images, upload or s3, received: {', '.join(sources)}"
         )
+    # None would read as "not given" below; the id and the reference are checked in full
+    # where they are used (imagerec.storage).
     if "upload" in document:
+        if document["upload"] is None:
+            raise InvalidUploadId('Expected "upload" to be an id from POST /api/uploads.')
         return ClassifyRequest([], top_k, upload=document["upload"])
     if "s3" in document:
+        if document["s3"] is None:
+            raise InvalidS3Reference('Expected "s3" to be {"bucket": "...", "key": "..."}.')
         return ClassifyRequest([], top_k, s3=document["s3"])
     if "images" in document:
         images = document["images"]
