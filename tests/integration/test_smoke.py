@@ -213,3 +213,20 @@ def test_smoke_without_a_stack_name_says_how_to_give_one(
     monkeypatch.delenv("AWS_SAM_STACK_NAME", raising=False)
     assert smoke.main([]) == 1
     assert "AWS_SAM_STACK_NAME" in capsys.readouterr().err
+
+
+def test_the_page_check_allows_only_the_upload_bucket_in_connect_src() -> None:
+    # Given the CSP CloudFront sends: the package's, plus the upload bucket's two origins
+    policy = SECURITY_HEADERS["Content-Security-Policy"].replace(
+        "connect-src 'self';",
+        "connect-src 'self' https://up-1.s3.eu-west-1.amazonaws.com https://up-1.s3.amazonaws.com;",
+    )
+    # When the smoke test strips that stack's upload bucket / Then it is the package's policy
+    stripped = smoke.without_upload_origins(policy, "up-1")
+    assert smoke.normalised(stripped) == smoke.normalised(
+        SECURITY_HEADERS["Content-Security-Policy"]
+    )
+    # And another bucket's origin is not excused
+    assert smoke.normalised(smoke.without_upload_origins(policy, "other")) != smoke.normalised(
+        SECURITY_HEADERS["Content-Security-Policy"]
+    )

@@ -1,7 +1,9 @@
 """The one security-header policy: what CloudFront adds to every response and ``imagerec serve``
 adds to the page.
 
-CloudFront cannot import Python, so ``template.yaml``'s ``SecurityHeadersPolicy`` restates it;
+CloudFront cannot import Python, so ``template.yaml``'s ``SecurityHeadersPolicy`` restates it,
+adding only the upload bucket's origins to ``connect-src`` (the page POSTs large photos straight
+to S3; ``imagerec serve`` keeps uploads on its own origin);
 ``tests/integration/test_template.py`` proves the two equal, header for header, and
 ``scripts/smoke.py`` checks a deployed page against it. This module is plain data with no
 imports, so the smoke test can read it without the app's dependencies.

@@ -39,6 +39,8 @@ SUPPORTED_FORMATS: tuple[str, ...] = (
 # How people write a format's name, where it is not Pillow's; its media type is image/<name>.
 # HEIF is named by what phones save: HEIC (HEVC-coded HEIF).
 _DISPLAY_NAMES: Final = {"WEBP": "WebP", "HEIF": "HEIC"}
+# Browsers and phones label HEIF photos by their .heic extension.
+_MEDIA_TYPES: Final = {"HEIF": "image/heic"}
 
 
 def format_names() -> list[str]:
@@ -48,7 +50,7 @@ def format_names() -> list[str]:
 
 def media_types() -> list[str]:
     """The accepted formats' media types: ['image/jpeg', 'image/png', ...]."""
-    return [f"image/{name.lower()}" for name in SUPPORTED_FORMATS]
+    return [_MEDIA_TYPES.get(name, f"image/{name.lower()}") for name in SUPPORTED_FORMATS]
 
 
 def _or_list(items: list[str]) -> str:
