@@ -251,7 +251,7 @@ def test_heic_and_avif_give_the_jpeg_answer(
     assert main(["classify", "--json", "-k", "1", *map(str, files)]) == 0
     results = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     # Then every file gets the JPEG's label, at the JPEG's upright size, in its own format
-    labels = {r["file"]: r["predictions"][0]["label"] for r in results}
+    labels = {r["filename"]: r["predictions"][0]["label"] for r in results}
     assert set(labels.values()) == {PHOTOS[name][1]}, labels
     sizes = {(r["image"]["width"], r["image"]["height"]) for r in results}
     assert len(sizes) == 1

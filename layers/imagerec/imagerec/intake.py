@@ -286,7 +286,7 @@ def decode_image(
             if fmt not in {"HEIF", "AVIF"}:
                 raise
             if "security limit" in str(exc).lower():
-                limit = f"{max_pixels / 1e6:.1f} megapixels"
+                limit = human_pixels(max_pixels)
                 raise ImageTooLarge(f"The image is too large; the limit is {limit}.") from exc
             raise CorruptImage(_CORRUPT) from exc
 
