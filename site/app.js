@@ -12,8 +12,8 @@
   const UPLOADS = "/api/uploads"; // a form for a file too big for one request
   const JPEG_QUALITY = 0.9;
   const UPLOAD_TIMEOUT_MS = 90_000;
-  // Files over this go through an upload form (to S3 in the cloud) instead of the request
-  // body: the cloud API takes about 4.4 MB per request (Lambda's 6 MB, less base64).
+  // A body over this goes through an upload form (to S3 in the cloud) instead: the cloud API
+  // takes about 4.4 MB per request (Lambda's 6 MB, less base64).
   const DIRECT_MAX_BYTES = 4_000_000;
 
   // What a person reads for each kind of failure: a short title and one plain sentence.
@@ -471,19 +471,17 @@
       return;
     }
     card.setState("preparing", "Preparing…");
-    // Too big to send directly: the server reads it whole, so the browser needn't decode it.
-    const big = file.size > DIRECT_MAX_BYTES;
-    const prepared =
-      job.prepared ||
-      (job.prepared = big ? { body: file, type: file.type, decoded: false, copy: null } : await prepare(file));
+    const prepared = job.prepared || (job.prepared = await prepare(file));
     if (!prepared.decoded && file.type && !file.type.startsWith("image/")) {
       // A text file or a PDF: the browser can't read it and it doesn't claim to be an image.
       card.showProblem("notImage", `Its type is ${file.type}.`);
       return;
     }
-    // What the browser can't decode (HEIC on most desktops) or shrink goes up as it is.
-    card.root.dataset.via = prepared.decoded ? "direct" : "upload";
-    const response = prepared.decoded ? await upload(prepared, card) : await uploadThenClassify(file, card);
+    // What the browser can't decode (HEIC on most desktops, TIFF) goes up as it is, through
+    // an upload form: it may be far over what one request to the API can carry.
+    const direct = prepared.decoded && prepared.body.size <= DIRECT_MAX_BYTES;
+    card.root.dataset.via = direct ? "direct" : "upload";
+    const response = direct ? await upload(prepared, card) : await uploadThenClassify(file, card);
     if (response.status === 200 && isResult(response.data)) {
       card.showResult(response.data, response.roundTripMs);
       card.sentCopy(prepared);

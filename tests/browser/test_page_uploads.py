@@ -1,12 +1,14 @@
-"""Photos the page cannot shrink itself go through the upload flow: a HEIC (Chromium cannot
-decode it) and a 12 MB phone photo (over the direct-request size) are uploaded as they are,
-with progress, then classified by their upload id."""
+"""Photos the page cannot shrink itself go through the upload flow: a HEIC and a 12 MB TIFF
+(Chromium decodes neither) are uploaded as they are, with progress, then classified by their
+upload id; a 12 MB JPEG is shrunk in the browser and sent directly."""
 
 from __future__ import annotations
 
+import io
 import re
 
 import pytest
+from PIL import Image
 
 from tests.conftest import PHOTOS
 from tests.images import phone_sized_jpeg, phone_style
@@ -64,14 +66,31 @@ def test_a_heic_from_a_phone_is_uploaded_and_labelled(page, drop, finished_cards
     assert_upload_flow(page, requests, card)
 
 
-def test_a_12_mb_photo_is_uploaded_whole_and_labelled(page, drop, finished_cards, file_of):
+def test_a_12_mb_photo_is_labelled(page, drop, finished_cards, file_of):
     # Given a 12 MP, 12 MB JPEG, over what one request to the cloud API may carry
     photo = phone_sized_jpeg(PHOTOS["coffee"][0])
     assert len(photo) > 10_000_000
+    # When it is dropped / Then the browser shrinks it, sends the copy, and shows the label
+    drop(page, file_of("PXL_0001.jpg", "image/jpeg", photo))
+    (card,) = finished_cards(page, 1)
+    assert card.get_attribute("data-state") == "done", card.inner_text()
+    assert card.get_attribute("data-via") == "direct"
+    assert card.locator(".top-label").inner_text() == "Espresso"
+
+
+def test_a_12_mb_file_the_browser_cannot_read_is_uploaded_whole(
+    page, drop, finished_cards, file_of
+):
+    # Given a 12 MB TIFF of the same photo (Chromium cannot decode TIFF, so cannot shrink it)
+    with Image.open(PHOTOS["coffee"][0]) as im:
+        big = im.convert("RGB").resize((2000, 2000), Image.Resampling.BILINEAR)
+    buffer = io.BytesIO()
+    big.save(buffer, "TIFF")
+    assert buffer.tell() > 12_000_000
     requests = record(page)
     # When it is dropped
-    drop(page, file_of("PXL_0001.jpg", "image/jpeg", photo))
-    # Then it is uploaded whole (not decoded in the browser) and labelled
+    drop(page, file_of("scan.tiff", "image/tiff", buffer.getvalue()))
+    # Then it goes through the upload flow, with progress, and its label is shown
     (card,) = finished_cards(page, 1)
     assert card.get_attribute("data-state") == "done", card.inner_text()
     assert card.locator(".top-label").inner_text() == "Espresso"
