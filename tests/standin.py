@@ -11,7 +11,7 @@ import numpy as np
 
 from imagerec.classifier import Classification, ImageInfo, Prediction, Span, top_k_predictions
 from imagerec.errors import InvalidArgument
-from imagerec.intake import decode_image
+from imagerec.intake import ImageHeader, decode_image, probe_image
 from imagerec.settings import Settings
 
 # 24 colours: enough labels for the API's largest top_k (20).
@@ -54,13 +54,22 @@ class StandInClassifier:
         weights = np.exp(logits - logits.max())
         return weights / weights.sum()
 
+    def _limits(self) -> dict[str, int]:
+        settings = self.settings
+        return {
+            "max_bytes": settings.max_bytes,
+            "max_pixels": settings.max_pixels,
+            "max_decode_bytes": settings.max_decode_bytes,
+        }
+
+    def probe(self, data: bytes) -> ImageHeader:
+        return probe_image(data, **self._limits())
+
     def classify(self, data: bytes, top_k: int = 5, *, span: Span = _no_span) -> Classification:
         top_k = self.check_top_k(top_k)
         self.calls += 1
         with span("decode"):
-            image = decode_image(
-                data, max_bytes=self.settings.max_bytes, max_pixels=self.settings.max_pixels
-            )
+            image = decode_image(data, **self._limits())
         predictions: list[Prediction] = top_k_predictions(
             self.probabilities(image.pixels), LABELS, top_k
         )

@@ -27,13 +27,19 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from imagerec.classifier import Classification, Span, load_classifier
-from imagerec.errors import ImagerecError, InvalidInput, TooLarge, UnsupportedFormat
-from imagerec.intake import format_names, media_types
+from imagerec.errors import (
+    ImagerecError,
+    InvalidInput,
+    TooLarge,
+    TooManyPixels,
+    UnsupportedFormat,
+)
+from imagerec.intake import ImageHeader, format_names, media_types
 from imagerec.models import REGISTRY
 from imagerec.openapi import openapi_document
 from imagerec.settings import Settings
 from imagerec.text import result_line
-from imagerec.uploads import body_bytes, parse_classify_body, parse_top_k
+from imagerec.uploads import Upload, body_bytes, parse_classify_body, parse_top_k
 
 SERVICE = "imagerec"
 JSON = "application/json"
@@ -51,6 +57,8 @@ class ImageClassifier(Protocol):
     def runtime(self) -> str: ...
 
     def check_top_k(self, top_k: int) -> int: ...
+
+    def probe(self, data: bytes) -> ImageHeader: ...
 
     def classify(self, data: bytes, top_k: int = 5, *, span: Span = ...) -> Classification: ...
 
@@ -187,22 +195,30 @@ class Api:
         event = self.app.current_event
         start = time.perf_counter()
         body = body_bytes(event.body, bool(event.is_base64_encoded))
-        request = parse_classify_body(event.headers.get("content-type"), body)
+        request = parse_classify_body(
+            event.headers.get("content-type"), body, max_images=self.settings.max_images
+        )
         query = event.query_string_parameters or {}
         # Checked once, before any image: a bad top_k fails the request, not each file.
         top_k = self.classifier.check_top_k(
             parse_top_k(query.get("top_k", request.top_k), default=self.settings.default_top_k)
         )
+        # Every header read and the request's budget checked before any pixel is decoded.
+        admitted = self._admit(request.uploads)
         parse_ms = round((time.perf_counter() - start) * 1000, 3)
 
         if not request.many:
+            if isinstance(admitted[0], ImagerecError):
+                raise admitted[0]
             result = self._classify_one(request.uploads[0].data, top_k).to_dict()
             result["timing_ms"]["parse"] = parse_ms
             results = [result]
         else:
             results = []
-            for upload in request.uploads:
+            for upload, header in zip(request.uploads, admitted, strict=True):
                 try:
+                    if isinstance(header, ImagerecError):
+                        raise header
                     item = self._classify_one(upload.data, top_k).to_dict()
                 except ImagerecError as error:
                     if http_status(error) >= HTTPStatus.INTERNAL_SERVER_ERROR:
@@ -219,6 +235,27 @@ class Api:
             text = "".join(text_line(result) + "\n" for result in results)
             return Response(HTTPStatus.OK, "text/plain; charset=utf-8", text)
         return json_response(HTTPStatus.OK, {"results": results} if request.many else results[0])
+
+    def _admit(self, uploads: list[Upload]) -> list[ImageHeader | ImagerecError]:
+        """Each upload's header, or the client error that refuses it; the request is refused
+        whole (413 ``too_many_pixels``) when the images it would decode add up past the cap.
+        """
+        admitted: list[ImageHeader | ImagerecError] = []
+        for upload in uploads:
+            try:
+                admitted.append(self.classifier.probe(upload.data))
+            except ImagerecError as error:
+                if http_status(error) >= HTTPStatus.INTERNAL_SERVER_ERROR:
+                    raise
+                admitted.append(error)
+        total = sum(h.decoded_pixels for h in admitted if isinstance(h, ImageHeader))
+        limit = self.settings.max_request_pixels
+        if total > limit:
+            raise TooManyPixels(
+                f"The images in this request would decode to {total / 1e6:.1f} megapixels; "
+                f"the limit is {limit / 1e6:.1f} megapixels per request."
+            )
+        return admitted
 
     def health(self) -> Response[str]:
         classifier = self.classifier

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from imagerec.errors import ConfigError, InvalidArgument, ModelNotBuilt
-from imagerec.intake import decode_image
+from imagerec.intake import ImageHeader, decode_image, probe_image
 from imagerec.models import (
     Artefact,
     build_artefact,
@@ -130,6 +130,16 @@ class Classifier:
             raise InvalidArgument(f"Expected top_k between 1 and {limit}, received: {top_k}")
         return top_k
 
+    def probe(self, data: bytes) -> ImageHeader:
+        """An image's header, checked against every per-image limit, without decoding it."""
+        return probe_image(
+            data,
+            max_bytes=self.settings.max_bytes,
+            max_pixels=self.settings.max_pixels,
+            min_side=self.draft_min_side,
+            max_decode_bytes=self.settings.max_decode_bytes,
+        )
+
     def classify(self, data: bytes, top_k: int = 5, *, span: Span = _no_span) -> Classification:
         """Classify one image. ``span(name)`` wraps each stage, for tracing."""
         top_k = self.check_top_k(top_k)
@@ -140,6 +150,7 @@ class Classifier:
                 max_bytes=self.settings.max_bytes,
                 max_pixels=self.settings.max_pixels,
                 min_side=self.draft_min_side,
+                max_decode_bytes=self.settings.max_decode_bytes,
             )
         decoded = time.perf_counter()
         with span("preprocess"):

@@ -60,6 +60,15 @@ class Settings:
     threads: int = field(default_factory=lambda: default_threads(os.environ))
     max_bytes: int = 10_000_000
     max_pixels: int = 40_000_000
+    # Bounded work per request: images, pixels decoded in all, memory to decode one image.
+    max_images: int = 16
+    max_request_pixels: int = 100_000_000
+    max_decode_bytes: int = 320_000_000
+    # `imagerec serve` against slow and idle clients (seconds), and its open connections.
+    idle_timeout: int = 15
+    header_timeout: int = 10
+    body_timeout: int = 60
+    max_connections: int = 64
     default_top_k: int = 5
     max_top_k: int = 20
     cache_dir: Path = field(default_factory=lambda: default_cache_dir(os.environ))
@@ -101,6 +110,13 @@ class Settings:
             threads=_int(env, "IMAGEREC_THREADS", default_threads(env)),
             max_bytes=_int(env, "IMAGEREC_MAX_BYTES", cls.max_bytes),
             max_pixels=_int(env, "IMAGEREC_MAX_PIXELS", cls.max_pixels),
+            max_images=_int(env, "IMAGEREC_MAX_IMAGES", cls.max_images),
+            max_request_pixels=_int(env, "IMAGEREC_MAX_REQUEST_PIXELS", cls.max_request_pixels),
+            max_decode_bytes=_int(env, "IMAGEREC_MAX_DECODE_BYTES", cls.max_decode_bytes),
+            idle_timeout=_int(env, "IMAGEREC_IDLE_TIMEOUT", cls.idle_timeout),
+            header_timeout=_int(env, "IMAGEREC_HEADER_TIMEOUT", cls.header_timeout),
+            body_timeout=_int(env, "IMAGEREC_BODY_TIMEOUT", cls.body_timeout),
+            max_connections=_int(env, "IMAGEREC_MAX_CONNECTIONS", cls.max_connections),
             cache_dir=Path(cache) if cache else default_cache_dir(env),
             labels_file=Path(labels) if labels else None,
             site_dir=Path(site) if site else None,
