@@ -195,13 +195,17 @@ class Api:
         event = self.app.current_event
         start = time.perf_counter()
         body = body_bytes(event.body, bool(event.is_base64_encoded))
+        query = event.query_string_parameters or {}
+        default = self.settings.default_top_k
+        # Checked once, before any image: a bad top_k fails the request, not each file. The
+        # query's first, so a bad one is a 400 whatever the body holds.
+        if "top_k" in query:
+            self.classifier.check_top_k(parse_top_k(query["top_k"], default=default))
         request = parse_classify_body(
             event.headers.get("content-type"), body, max_images=self.settings.max_images
         )
-        query = event.query_string_parameters or {}
-        # Checked once, before any image: a bad top_k fails the request, not each file.
         top_k = self.classifier.check_top_k(
-            parse_top_k(query.get("top_k", request.top_k), default=self.settings.default_top_k)
+            parse_top_k(query.get("top_k", request.top_k), default=default)
         )
         # Every header read and the request's budget checked before any pixel is decoded.
         admitted = self._admit(request.uploads)

@@ -420,7 +420,10 @@ class RequestHandler(BaseHTTPRequestHandler):
         return target
 
     # http.server dispatches on do_<METHOD>; every method goes through one router.
+    # Every method RFC 9110 defines: the API answers 405 with an Allow header for the ones a
+    # route does not take; only methods no RFC defines get 501.
     do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _dispatch  # noqa: N815
+    do_TRACE = do_CONNECT = _dispatch  # noqa: N815
 
 
 class ImagerecHTTPServer(ThreadingHTTPServer):
