@@ -179,6 +179,10 @@ def cmd_invoke(args: argparse.Namespace, settings: Settings) -> int:
             failures += 1
             _error_line(path, f"not an API Gateway event: {error}")
             continue
+        except RecursionError:
+            failures += 1
+            _error_line(path, "bad_event", "The event file nests JSON too deeply.")
+            continue
         response = handler(event, LocalContext())
         print(json.dumps(response), flush=True)
     return 1 if failures else 0
