@@ -45,6 +45,8 @@ _ACCEPT_BACKOFF = (0.05, 1.0)
 _RESOURCE_ERRORS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
 _DIGITS = re.compile(r"[0-9]{1,20}", re.ASCII)
+# A method name as RFC 9110 §9.1 spells one (a token); anything else is not a method at all.
+_METHOD = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}", re.ASCII)
 _MAX_TRAILERS = 32
 # http.server's own error statuses, as codes in the API's error shape.
 ERROR_CODES = {
@@ -158,6 +160,8 @@ class RequestHandler(BaseHTTPRequestHandler):
                 raise _TimedOut
             self._conn.disarm()
             method = getattr(self, "do_" + self.command, None)
+            if method is None and _METHOD.fullmatch(self.command):
+                method = self._dispatch  # QUERY, PROPFIND...: routes answer 405 and Allow
             if method is None:
                 self.send_error(HTTPStatus.NOT_IMPLEMENTED, f"{self.command} is not supported.")
                 return
@@ -420,8 +424,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         return target
 
     # http.server dispatches on do_<METHOD>; every method goes through one router.
-    # Every method RFC 9110 defines: the API answers 405 with an Allow header for the ones a
-    # route does not take; only methods no RFC defines get 501.
+    # The API answers 405 with an Allow header for a method a route does not take.
     do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _dispatch  # noqa: N815
     do_TRACE = do_CONNECT = _dispatch  # noqa: N815
 
@@ -510,6 +513,11 @@ class ImagerecHTTPServer(ThreadingHTTPServer):
         with contextlib.suppress(OSError):
             sock.settimeout(0.5)
             sock.sendall(head.encode() + body)
+            sock.shutdown(socket.SHUT_WR)
+            # Closing with the request unread would send a reset, which can destroy the
+            # answer before the client reads it: take what has arrived, without waiting.
+            sock.setblocking(False)
+            sock.recv(65536)
         self.shutdown_request(sock)
 
     def connection_for(self, sock: socket.socket) -> _Connection:
