@@ -529,3 +529,19 @@ def test_the_utf8_file_name_comes_back() -> None:
 def test_top_k_must_be_ascii_digits(top_k: str) -> None:
     status, result = post(solid(RED), "image/png", f"/api/classify?top_k={top_k}")
     assert (status, result["error"]["code"]) == (400, "invalid_argument")
+
+
+def test_the_document_names_every_error_code_the_code_can_raise() -> None:
+    from imagerec import errors
+    from imagerec.openapi import ERROR_CODES
+    from imagerec.server import ERROR_CODES as SERVER_CODES
+
+    raised = {
+        cls.code
+        for cls in vars(errors).values()
+        if isinstance(cls, type)
+        and issubclass(cls, errors.ImagerecError)
+        and api.http_status(cls("x")) < 500
+    }
+    assert raised - {"invalid_input", "too_large"} <= set(ERROR_CODES)
+    assert set(SERVER_CODES.values()) <= set(ERROR_CODES)
