@@ -147,6 +147,28 @@ def test_a_body_shorter_than_its_content_length_gets_a_408(httpd: ImagerecHTTPSe
     assert b'"request_timeout"' in reply
 
 
+def test_a_body_sent_a_byte_at_a_time_gets_a_408(httpd: ImagerecHTTPServer) -> None:
+    # Given a client that announces 1,000 bytes and trickles them out, one at a time
+    with connect(httpd) as sock:
+        sock.sendall(b"POST /api/classify HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+        sock.settimeout(0.2)
+        reply = b""
+        for _ in range(PATIENCE * 5):
+            try:
+                sock.sendall(b"x")
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                continue
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            if not chunk:
+                break
+            reply += chunk
+    # Then the body deadline (not a per-read timeout) answers it with a JSON 408
+    assert reply.startswith(b"HTTP/1.1 408")
+    assert b'"request_timeout"' in reply
+
+
 def test_idle_connections_beyond_the_cap_are_refused_and_others_still_answered(
     patient_httpd: ImagerecHTTPServer,
 ) -> None:
