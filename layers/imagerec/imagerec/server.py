@@ -128,12 +128,15 @@ class RequestHandler(BaseHTTPRequestHandler):
         self.connection.settimeout(self.server.idle_timeout)
         self._conn = self.server.connection_for(self.connection)
         self._reserved = 0
+        self._replied = False
 
     def handle_one_request(self) -> None:
         """http.server's own, with an idle wait, a deadline on the request line and headers,
         and a JSON 408 when it passes (the watchdog shuts the reading side at the deadline)."""
         self.command, self.path, self.request_version = "", "", self.default_request_version
         self.raw_requestline = b""
+        self._replied = False
+        begun = False
         started = time.perf_counter()
         try:
             # Idle: wait for the first byte of a request, at most idle_timeout.
@@ -141,6 +144,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             if not cast(io.BufferedReader, self.rfile).peek(1):
                 self.close_connection = True
                 return
+            begun = True
             # Then the request line and headers, all of them within header_timeout.
             self.connection.settimeout(self.server.header_timeout)
             self._conn.arm(self.server.header_timeout)
@@ -168,7 +172,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             method()
             self.wfile.flush()
         except (TimeoutError, _TimedOut):
-            if self.raw_requestline or self._conn.expired:  # not merely idle
+            if begun and not self._replied:  # an idle connection is just closed
                 self._timeout_reply(started, "The request headers took too long to arrive.")
             self.close_connection = True
         except (BrokenPipeError, ConnectionResetError):
@@ -216,6 +220,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         )
 
     def _send(self, status: int, headers: dict[str, str], body: bytes, started: float) -> None:
+        self._replied = True
         self.send_response(status)
         for name, value in headers.items():
             if name.lower() not in {"content-length", "connection", "transfer-encoding"}:
@@ -351,7 +356,8 @@ class RequestHandler(BaseHTTPRequestHandler):
                 flush=True,
             )
         except _TimedOut:
-            self._timeout_reply(started, "The request body took too long to arrive.")
+            if not self._replied:
+                self._timeout_reply(started, "The request body took too long to arrive.")
         finally:
             self.server.release(self._reserved)
             self._reserved = 0
