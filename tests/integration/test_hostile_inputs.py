@@ -252,7 +252,7 @@ def test_each_case_through_imagerec_invoke(tmp_path: Path, big_images: dict[str,
         assert response["statusCode"] == status, (name, response["body"][:300])
         if code is not None:
             assert json.loads(response["body"])["error"]["code"] == code, name
-    assert "deep-event.json: error [bad_event]" in result.stderr
+    assert "deep-event.json: error: not an API Gateway event" in result.stderr
     assert "Traceback" not in result.stderr
     assert result.returncode == 1
 

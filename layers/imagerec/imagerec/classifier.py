@@ -119,6 +119,7 @@ class Classifier:
             max_bytes=self.settings.max_bytes,
             max_pixels=self.settings.max_pixels,
             min_side=self.draft_min_side,
+            max_decode_bytes=self.settings.max_decode_bytes,
         )
         return preprocess(image.pixels, self.preprocessing)
 

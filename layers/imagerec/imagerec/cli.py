@@ -181,7 +181,7 @@ def cmd_invoke(args: argparse.Namespace, settings: Settings) -> int:
             continue
         except RecursionError:
             failures += 1
-            _error_line(path, "bad_event", "The event file nests JSON too deeply.")
+            _error_line(path, "not an API Gateway event: its JSON nests too deeply.")
             continue
         response = handler(event, LocalContext())
         print(json.dumps(response), flush=True)
