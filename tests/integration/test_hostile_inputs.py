@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -145,23 +146,26 @@ def cases(big: dict[str, bytes]) -> list[tuple[str, str, dict[str, str], bytes, 
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
     """`imagerec serve` on a free port: its base URL and process id."""
     port = free_port()
-    # Its log (a line a request) goes to a file: a pipe nobody reads would fill and stall it.
-    log = tmp_path_factory.mktemp("serve") / "stderr.log"
-    with log.open("w") as stderr:
+    # Its output goes to files: a pipe nobody reads would fill up and stall the server.
+    folder = tmp_path_factory.mktemp("serve")
+    out, err = folder / "stdout.log", folder / "stderr.log"
+    with out.open("w") as stdout, err.open("w") as stderr:
         process = subprocess.Popen(
             [sys.executable, "-m", "imagerec", "serve", "--port", str(port)],
-            stdout=subprocess.PIPE,
+            stdout=stdout,
             stderr=stderr,
-            text=True,
             env=ENV,
             cwd=ROOT,
         )
-    assert process.stdout is not None
-    assert f":{port}/" in process.stdout.readline()
+    deadline = time.monotonic() + 300
+    while f":{port}/" not in out.read_text() and time.monotonic() < deadline:
+        assert process.poll() is None, err.read_text()[-2000:]
+        time.sleep(0.2)
+    assert f":{port}/" in out.read_text()
     yield f"http://127.0.0.1:{port}", process.pid
     process.send_signal(signal.SIGINT)
     process.wait(timeout=30)
-    assert "Traceback" not in log.read_text()
+    assert "Traceback" not in err.read_text()
 
 
 def fetch(
