@@ -68,6 +68,18 @@ def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if summary.failed else 0
 
 
+def cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
+    from imagerec import cloudbatch
+
+    return cloudbatch.run(
+        args.url,
+        stack_name=args.stack or settings.stack_name,
+        top_k=args.top_k,
+        output=Path(args.output) if args.output else None,
+        wait_for_results=args.wait,
+    )
+
+
 def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
     from imagerec.models import REGISTRY, custom_artefacts, find_artefact
 
@@ -261,6 +273,39 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --output: skip the files that already have a successful record in it",
     )
     classify.set_defaults(run=cmd_classify)
+
+    batch = commands.add_parser(
+        "batch",
+        help="classify every image under s3://bucket/prefix on the deployed stack",
+        description="Starts the stack's Distributed Map state machine over the bucket and "
+        "prefix; with --wait or --output, follows it and writes one record per object, as "
+        "`imagerec classify --output` does (docs/bulk.md).",
+    )
+    batch.add_argument("url", metavar="s3://BUCKET/PREFIX")
+    batch.add_argument(
+        "--stack", metavar="NAME", help="the deployed stack (default: $AWS_SAM_STACK_NAME)"
+    )
+    batch.add_argument(
+        "--top-k",
+        "-k",
+        type=int,
+        default=5,
+        metavar="N",
+        help="labels per photo, 1-20 (default: 5)",
+    )
+    batch.add_argument(
+        "--output",
+        "-o",
+        metavar="FILE",
+        help="wait, then write one record per object to FILE, .jsonl or .csv (default: none)",
+    )
+    batch.add_argument(
+        "--wait",
+        action="store_true",
+        help="follow the run, then print one line per object (default: print the execution ARN "
+        "and return)",
+    )
+    batch.set_defaults(run=cmd_batch)
 
     models = commands.add_parser(
         "models", help="list the models", description="The models that can be built or are."

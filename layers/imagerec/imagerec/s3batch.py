@@ -14,10 +14,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from imagerec.bulk import Record, error_record, is_hidden
+from imagerec.bulk import Record, error_record, is_hidden, payload_too_large
 from imagerec.classifier import Classifier, load_classifier
 from imagerec.errors import ImagerecError, InvalidArgument, PayloadTooLarge
 from imagerec.settings import Settings
+from imagerec.text import human_size
 
 # S3 error codes that describe the object, not the service: recorded against the key.
 _S3_CODES = {
@@ -43,9 +44,7 @@ def read_object(s3: Any, bucket: str, key: str, size: int | None, max_bytes: int
     from botocore.exceptions import ClientError
 
     if size is not None and size > max_bytes:
-        raise PayloadTooLarge(
-            f"The file is {size / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.1f} MB."
-        )
+        raise payload_too_large(size, max_bytes)
     try:
         response = s3.get_object(Bucket=bucket, Key=key)
     except ClientError as error:
@@ -60,7 +59,7 @@ def read_object(s3: Any, bucket: str, key: str, size: int | None, max_bytes: int
     finally:
         body.close()
     if len(data) > max_bytes:
-        raise PayloadTooLarge(f"The file is over the {max_bytes / 1e6:.1f} MB limit.")
+        raise PayloadTooLarge(f"The file is over the limit of {human_size(max_bytes)}.")
     return data
 
 
