@@ -62,8 +62,11 @@ def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
         ),
         settings,
     )
-    # The summary is for runs of many files; one photo's answer needs no footer.
-    if summary.done + summary.failed + summary.skipped > 1 or args.output:
+    # The summary is for bulk runs (an output file, a folder) and for people at a terminal;
+    # `classify a.jpg b.jpg` in a script prints its lines and nothing else.
+    bulk = args.output or any(Path(path).is_dir() for path in args.photos)
+    many = summary.done + summary.failed + summary.skipped > 1
+    if bulk or (many and sys.stderr.isatty()):
         print(summary.line(), file=sys.stderr, flush=True)
     return 1 if summary.failed else 0
 
