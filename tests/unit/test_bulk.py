@@ -142,3 +142,27 @@ def test_an_output_name_must_say_its_format(tmp_path: Path) -> None:
     assert output_format(tmp_path / "x.csv") == "csv"
     with pytest.raises(InvalidArgument, match=r"Expected an output file ending in \.jsonl"):
         output_format(tmp_path / "x.txt")
+
+
+@pytest.mark.parametrize(
+    "options",
+    [["--model", "nope"], ["--jobs", "0"], ["-o", "x.txt"], ["--resume"]],
+)
+def test_bad_options_fail_once_before_any_output_is_written(
+    tmp_path: Path, options: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given an earlier output file and a folder to classify
+    from imagerec.cli import main
+
+    output = tmp_path / "earlier.jsonl"
+    output.write_text(json.dumps(GOOD) + "\n")
+    touch(tmp_path / "photos" / "a.jpg")
+    args = ["classify", str(tmp_path / "photos"), *options]
+    if "-o" not in options and "--resume" not in options:
+        args += ["-o", str(output)]
+    # When run with a bad option
+    status = main(args)
+    # Then it is one line and exit 2, and the earlier output is untouched
+    assert status == 2
+    assert capsys.readouterr().err.startswith("imagerec: error [")
+    assert list(read_records(output)) == [GOOD]

@@ -291,12 +291,12 @@ def classify_paths(
     model: str | None = None,
     runtime: str | None = None,
 ) -> Iterator[Record]:
-    """Classify every path and yield its record, in input order.
+    """Classify every path; the records come in input order.
 
     ``jobs`` 1 classifies in this process with all of ``settings.threads``; more start that
     many worker processes, each with its share of the threads (``Settings.per_worker``). The
-    model is loaded (and built, if missing) here first, so a bad model name or top_k fails
-    once, before any worker starts.
+    model is loaded (and built, if missing) before this returns, so a bad model name, runtime
+    or top_k fails here, once, before any worker starts or any output is written.
     """
     if jobs < 1:
         raise InvalidArgument(f"Expected --jobs >= 1, received: {jobs}")
@@ -305,14 +305,16 @@ def classify_paths(
     classifier = load_classifier(model, runtime=runtime, settings=settings, build=False)
     top_k = classifier.check_top_k(top_k)
     if jobs == 1:
-        for path in paths:
-            yield classify_file(classifier, path, top_k)
-        return
+        return (classify_file(classifier, path, top_k) for path in paths)
     # The workers load their own; this one only built the model and checked the options.
-    worker_settings = classifier.settings.per_worker(jobs)
-    del classifier
+    return _in_workers(paths, classifier.settings.per_worker(jobs), jobs, top_k)
+
+
+def _in_workers(
+    paths: Sequence[str], settings: Settings, jobs: int, top_k: int
+) -> Iterator[Record]:
     context = multiprocessing.get_context("spawn")
-    with context.Pool(jobs, initializer=_start_worker, initargs=(worker_settings, top_k)) as pool:
+    with context.Pool(jobs, initializer=_start_worker, initargs=(settings, top_k)) as pool:
         yield from pool.imap(_work, paths, chunksize=1)
 
 
@@ -376,21 +378,20 @@ def run(
     todo = [path for path in paths if path not in done]
     summary = Summary(skipped=len(paths) - len(todo))
     failures: list[Record] = []
+    start = time.perf_counter()
+    records = classify_paths(
+        todo,
+        settings,
+        jobs=options.jobs if options.jobs is not None else available_cores(),
+        top_k=options.top_k,
+        model=options.model,
+        runtime=options.runtime,
+    )
     writer = (
         open_writer(options.output, append=options.resume) if options.output is not None else None
     )
-    start = time.perf_counter()
     try:
         with _progress(len(todo), err) as progress:
-            jobs = options.jobs if options.jobs is not None else available_cores()
-            records = classify_paths(
-                todo,
-                settings,
-                jobs=jobs,
-                top_k=options.top_k,
-                model=options.model,
-                runtime=options.runtime,
-            )
             for record in records:
                 if writer is not None:
                     writer.write(record)
