@@ -39,6 +39,8 @@ from benchmarks.plan import PYTHON, ROOT, Json, log
 from benchmarks.processes import child_env
 
 RESULTS = ROOT / "benchmarks" / "bulk.json"
+DOC = ROOT / "docs" / "bulk.md"
+BEGIN, END = "<!-- bulk-figures -->", "<!-- /bulk-figures -->"
 MILLION = 1_000_000
 # An assumption, not a measurement: time to first byte plus transfer of a ~3.5 MB object from S3
 # to Lambda in the same region. It is billed Lambda time, so it is in the per-object cost.
@@ -208,17 +210,21 @@ def derive(per_image: float, cloud: Cloud = Cloud()) -> Json:
 
 
 def render(results: Json) -> list[str]:
-    """The report's bulk section (Markdown lines)."""
+    """The report's bulk section (Markdown lines), when the run has one."""
     bulk = results.get("bulk")
     if not bulk:
         return []
+    heading = "## Bulk classification (`imagerec classify FOLDER --jobs N`, cloud batch)"
+    return [heading, "", *figures(bulk)]
+
+
+def figures(bulk: Json) -> list[str]:
+    """The measured and derived figures, as Markdown lines."""
     local, cores = bulk["local"], bulk["cores"]
     cloud = bulk["cloud"]
     usd = cloud["usd_per_million"]
     rates = cloud["images_per_s_at_max_concurrency"]
     return [
-        "## Bulk classification (`imagerec classify FOLDER --jobs N`, cloud batch)",
-        "",
         f"{bulk['photos']} camera-like {bulk['photo_size'][0]}×{bulk['photo_size'][1]} JPEGs "
         f"(~{bulk['photo_bytes'] / 1e6:.1f} MB each) in nested folders, one fresh process per "
         f"run (model load included); measured {bulk['started']}, load average "
@@ -243,14 +249,21 @@ def render(results: Json) -> list[str]:
         + ".",
         "",
         f"Cost per million images (batches of {cloud['assumptions']['batch_size']}, "
-        f"{cloud['assumptions']['architecture']}): Lambda duration ${usd['lambda_duration']}, "
-        f"Lambda requests ${usd['lambda_requests']}, Express child workflows "
+        f"{cloud['assumptions']['architecture']}): Lambda duration ${usd['lambda_duration']:.2f}, "
+        f"Lambda requests ${usd['lambda_requests']:.2f}, Express child workflows "
         f"${usd['express_children_requests'] + usd['express_children_duration']:.2f}, "
-        f"Standard state transitions ${usd['standard_transitions']}: **${usd['total']}** "
+        f"Standard state transitions ${usd['standard_transitions']:.2f}: "
+        f"**${usd['total']:.2f}** "
         f"(list prices us-east-1, {cloud['prices']['checked']}: "
         f"{cloud['prices']['lambda_source']}, {cloud['prices']['source']}).",
         "",
     ]
+
+
+def with_figures(doc: str, bulk: Json) -> str:
+    """``doc`` with the text between the figure markers replaced by this run's figures."""
+    start, end = doc.index(BEGIN) + len(BEGIN), doc.index(END)
+    return doc[:start] + "\n" + "\n".join(figures(bulk)) + doc[end:]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -262,7 +275,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     for line in render({"bulk": results}):
         print(line)
-    log(f"wrote {args.out}")
+    if args.out == RESULTS:  # the committed run: docs/bulk.md quotes it
+        DOC.write_text(with_figures(DOC.read_text(encoding="utf-8"), results), encoding="utf-8")
+        log(f"wrote {args.out} and the figures in {DOC}")
+    else:
+        log(f"wrote {args.out}")
     return 0
 
 

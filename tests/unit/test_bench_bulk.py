@@ -48,3 +48,13 @@ def test_bigger_batches_cut_the_per_batch_charges_not_the_duration() -> None:
 
 def test_the_report_section_is_absent_without_bulk_results() -> None:
     assert bulk.render({}) == []
+
+
+def test_docs_quote_the_committed_bulk_run() -> None:
+    # docs/bulk.md's figures, re-rendered from benchmarks/bulk.json
+    import json
+
+    results = json.loads(bulk.RESULTS.read_text(encoding="utf-8"))
+    doc = bulk.DOC.read_text(encoding="utf-8")
+    assert bulk.with_figures(doc, results) == doc
+    assert f"{results['speedup']}×" in doc
