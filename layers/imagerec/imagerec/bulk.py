@@ -186,12 +186,17 @@ def is_hidden(name: str) -> bool:
     return name.startswith(".")
 
 
+def _is_excluded(path: Path, excluded: Path | None) -> bool:
+    # Names first: resolving every path of a large tree would cost a syscall per file.
+    return excluded is not None and path.name == excluded.name and path.resolve() == excluded
+
+
 def walk(paths: Iterable[str], *, exclude: Path | None = None) -> list[str]:
     """Every file to classify, in a stable order.
 
-    A folder is walked recursively, its files sorted by path, skipping hidden files and folders (and
-    the output file, should it be inside); symlinked folders are not followed, so a loop
-    cannot trap the walk. Anything else named on the command line is kept as given, so a
+    A folder is walked recursively, its files sorted by path, skipping hidden files and
+    folders (and the output file, should it be inside); symlinked folders are not followed,
+    so a loop cannot trap the walk. Anything else named on the command line is kept as given, so a
     missing file becomes an error record rather than vanishing.
     """
     excluded = exclude.resolve() if exclude is not None else None
@@ -205,7 +210,7 @@ def walk(paths: Iterable[str], *, exclude: Path | None = None) -> list[str]:
             folders[:] = [name for name in folders if not is_hidden(name)]
             for name in files:
                 path = Path(folder, name)
-                if is_hidden(name) or (excluded is not None and path.resolve() == excluded):
+                if is_hidden(name) or _is_excluded(path, excluded):
                     continue
                 inside.append(path)
         # Sorted by path components, as `find | sort` would list them.
