@@ -320,19 +320,49 @@ def test_readable_buckets_parameter_refuses_what_is_not_a_bucket_name() -> None:
 # --- cfn-lint on what CloudFormation would receive ------------------------------------------------
 
 
-def test_cfn_lint_passes_on_the_translated_template(tmp_path: Path) -> None:
-    # Given the template as the SAM transform hands it to CloudFormation, the ASL inlined
+def with_definition_object(template: Json, mutate: Any = None) -> Json:
+    """The translated template with the state machine's DefinitionString (SAM's joined lines)
+    given as the equivalent Definition object, which cfn-lint checks against its ASL schema."""
+    properties = template["Resources"]["BatchStateMachine"]["Properties"]
+    joined = properties.pop("DefinitionString")
+    delimiter, lines = joined["Fn::Join"]
+    definition = json.loads(delimiter.join(lines))
+    if mutate is not None:
+        mutate(definition)
+    properties["Definition"] = definition
+    return template
+
+
+def cfn_lint(template: Json, path: Path) -> subprocess.CompletedProcess[str]:
     if not CFN_LINT.exists():
         pytest.fail("cfn-lint is missing: run `make iac-tools` (make check does)")
-    translated = tmp_path / "translated.json"
-    translated.write_text(json.dumps(transformed(ReadableBuckets="photos-a,photos-b")))
-    # When cfn-lint checks it (its state machine rules parse the substituted definition)
-    result = subprocess.run(
-        [str(CFN_LINT), "--format", "parseable", str(translated)],
+    path.write_text(json.dumps(template), encoding="utf-8")
+    return subprocess.run(
+        [str(CFN_LINT), "--format", "parseable", str(path)],
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
     )
-    # Then it reports nothing
-    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_cfn_lint_passes_on_the_translated_template(tmp_path: Path) -> None:
+    # Given the template as the SAM transform hands it to CloudFormation, and the same with
+    # the definition as an object, so that cfn-lint's state machine rules read the ASL too
+    translated = transformed(ReadableBuckets="photos-a,photos-b")
+    # When cfn-lint checks both, then it reports nothing
+    for name, template in (("as-is", translated), ("object", with_definition_object(translated))):
+        result = cfn_lint(template, tmp_path / f"{name}.json")
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_cfn_lint_would_catch_a_broken_state_machine(tmp_path: Path) -> None:
+    # Given the definition with a state of a type that does not exist
+    def break_it(definition: Json) -> None:
+        the_map(definition)["Type"] = "Mapp"
+
+    template = with_definition_object(transformed(), break_it)
+    # When linted, then cfn-lint refuses it: the check above can fail
+    result = cfn_lint(template, tmp_path / "broken.json")
+    assert result.returncode != 0
+    assert "Mapp" in result.stdout
