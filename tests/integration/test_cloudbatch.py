@@ -1,16 +1,16 @@
 """`imagerec batch s3://bucket/prefix` against moto's Step Functions and S3, with the real model.
 
-What is real: boto3 calls to moto's S3 (photos, results) and Step Functions (the state machine
-created from the real ASL file, start_execution, describe_execution, list_map_runs), the batch
+What is real: boto3 calls to moto's CloudFormation (the stack's outputs), S3 (photos, results)
+and Step Functions (the state machine created from the real ASL file, start_execution,
+describe_execution, list_map_runs), the batch
 entry point with the real classifier, and our reading of the ResultWriter's files.
 
 What is faked, because moto lacks it: moto records executions but does not run a Distributed
 Map (its optional executor would need Docker to invoke Lambda), so `run_map` below plays
 Step Functions' part, following the ASL: list the prefix, select and batch the items, call the
 batch handler per batch, write manifest.json and SUCCEEDED_n/FAILED_n.json as ResultWriter
-documents, and end the execution with the Distributed Map's output. CloudFormation's
-describe_stacks is answered by botocore's Stubber (moto's CloudFormation needs cfn-lint and
-Docker, which clash with our pins).
+documents, and end the execution with the Distributed Map's output. The stack whose outputs
+`imagerec batch` reads is created by moto's CloudFormation.
 """
 
 from __future__ import annotations
@@ -75,31 +75,34 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Clients]:
     with mock_aws():
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=PHOTOS_BUCKET)
-        s3.create_bucket(Bucket=RESULTS_BUCKET)
-        sfn = boto3.client("stepfunctions")
         definition = re.sub(
             r"\$\{(\w+)\}", lambda m: SUBSTITUTIONS[m[1]], ASL.read_text(encoding="utf-8")
         )
-        machine = sfn.create_state_machine(
-            name=f"{STACK}-classify-bucket",
-            definition=definition,
-            roleArn=f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/batch",
-        )
-        cloudformation = boto3.client("cloudformation")
-        stubber = Stubber(cloudformation)
-        outputs = [
-            {"OutputKey": STATE_MACHINE_OUTPUT, "OutputValue": machine["stateMachineArn"]},
-            {"OutputKey": RESULTS_BUCKET_OUTPUT, "OutputValue": RESULTS_BUCKET},
-        ]
-        stack = {
-            "StackName": STACK,
-            "CreationTime": "2026-11-25T00:00:00Z",
-            "StackStatus": "CREATE_COMPLETE",
-            "Outputs": outputs,
+        # The stack's bulk resources and the two outputs `imagerec batch` reads, as moto's
+        # CloudFormation creates them (the state machine runs the real ASL file).
+        template = {
+            "Resources": {
+                "BatchResultsBucket": {
+                    "Type": "AWS::S3::Bucket",
+                    "Properties": {"BucketName": RESULTS_BUCKET},
+                },
+                "BatchStateMachine": {
+                    "Type": "AWS::StepFunctions::StateMachine",
+                    "Properties": {
+                        "StateMachineName": f"{STACK}-classify-bucket",
+                        "DefinitionString": definition,
+                        "RoleArn": f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/batch",
+                    },
+                },
+            },
+            "Outputs": {
+                STATE_MACHINE_OUTPUT: {"Value": {"Ref": "BatchStateMachine"}},
+                RESULTS_BUCKET_OUTPUT: {"Value": {"Ref": "BatchResultsBucket"}},
+            },
         }
-        stubber.add_response("describe_stacks", {"Stacks": [stack]}, {"StackName": STACK})
-        with stubber:
-            yield Clients(cloudformation=cloudformation, sfn=sfn, s3=s3)
+        cloudformation = boto3.client("cloudformation")
+        cloudformation.create_stack(StackName=STACK, TemplateBody=json.dumps(template))
+        yield Clients(cloudformation=cloudformation, sfn=boto3.client("stepfunctions"), s3=s3)
 
 
 def run_map(
