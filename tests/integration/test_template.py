@@ -239,21 +239,22 @@ def test_function_environment_configures_the_app_and_powertools() -> None:
 
 @pytest.mark.parametrize("overrides", [{}, {"Architecture": "x86_64", "ProvisionedConcurrency": 2}])
 def test_function_leaves_the_runtime_to_the_image(overrides: dict[str, Any]) -> None:
-    # Given the function's environment, whatever the parameters
-    variables = only(deployed(**overrides), "AWS::Lambda::Function")[1]["Properties"][
-        "Environment"
-    ]["Variables"]
-    # Then it sets no runtime: the image's final stage states the one it contains, and a value
-    # here (like "auto") could pick a runtime the image lacks and crash every cold start
-    assert not any(name.startswith("IMAGEREC_RUNTIME") for name in variables)
+    # Given every function's environment (the API's and the bulk batch's), whatever the parameters
+    functions = of_type(deployed(**overrides), "AWS::Lambda::Function")
+    for logical_id, function in functions.items():
+        variables = function["Properties"]["Environment"]["Variables"]
+        # Then it sets no runtime: the image's final stage states the one it contains, and a
+        # value here (like "auto") could pick a runtime the image lacks and crash every cold start
+        assert not any(name.startswith("IMAGEREC_RUNTIME") for name in variables), logical_id
 
 
 @pytest.mark.parametrize("architecture", ["arm64", "x86_64"])
 def test_function_architecture_follows_the_parameter(architecture: str) -> None:
     # Given / When the stack deployed for one architecture
-    properties = only(deployed(Architecture=architecture), "AWS::Lambda::Function")[1]["Properties"]
-    # Then the function runs on it (and sam build builds the image for that platform)
-    assert properties["Architectures"] == [architecture]
+    functions = of_type(deployed(Architecture=architecture), "AWS::Lambda::Function")
+    # Then every function runs on it (and sam build builds the image for that platform)
+    for logical_id, function in functions.items():
+        assert function["Properties"]["Architectures"] == [architecture], logical_id
 
 
 def test_architecture_parameter_offers_both_and_defaults_to_graviton() -> None:
@@ -351,7 +352,7 @@ def test_zero_provisioned_concurrency_turns_it_and_its_scaling_off() -> None:
 
 def test_no_concurrency_is_reserved_by_default_so_a_new_account_can_deploy() -> None:
     # Given / When the defaults (an account with a quota of 10 cannot reserve any concurrency)
-    properties = only(deployed(), "AWS::Lambda::Function")[1]["Properties"]
+    properties = resource(deployed(), "ClassifyFunction")[1]["Properties"]
     # Then nothing is reserved (and never 0, which would throttle every request)
     assert "ReservedConcurrentExecutions" not in properties
 
@@ -362,7 +363,7 @@ def test_reserved_concurrency_caps_the_function() -> None:
         ReservedConcurrency=25, ProvisionedConcurrency=2, MaxProvisionedConcurrency=20
     )
     # When we look at the function
-    properties = only(template, "AWS::Lambda::Function")[1]["Properties"]
+    properties = resource(template, "ClassifyFunction")[1]["Properties"]
     # Then Lambda never runs more than 25 at once, whatever the traffic
     assert properties["ReservedConcurrentExecutions"] == 25
     spec = sam_template()["Parameters"]["ReservedConcurrency"]
