@@ -25,7 +25,7 @@ def test_cloud_throughput_grows_with_max_concurrency_and_time_per_object() -> No
 
 def test_cost_per_million_is_the_sum_of_its_stated_parts() -> None:
     # Given a per-image time, 2048 MB and batches of 50
-    cloud = bulk.derive(100.0, bulk.Cloud(memory_mb=2048, batch_size=50))
+    cloud = bulk.derive(100.0, bulk.Cloud(memory_mb=2048, batch_size=50, architecture="arm64"))
     usd = cloud["usd_per_million"]
     # Then Lambda duration is a million objects' GB-seconds at the list price
     gb_s = 1_000_000 * (100.0 + bulk.S3_GET_MS) / 1000 * 2
@@ -34,7 +34,7 @@ def test_cost_per_million_is_the_sum_of_its_stated_parts() -> None:
     assert usd["lambda_requests"] == pytest.approx(20_000 / 1e6 * 0.20, abs=0.01)
     assert usd["express_children_requests"] == pytest.approx(20_000 / 1e6 * 1.00, abs=0.01)
     assert usd["standard_transitions"] == pytest.approx(20_003 * 0.025 / 1000, abs=0.01)
-    parts = sum(value for key, value in usd.items() if key != "total")
+    parts = sum(value for key, value in usd.items() if not key.startswith("total"))
     assert usd["total"] == pytest.approx(parts, abs=0.02)
 
 
@@ -58,3 +58,11 @@ def test_docs_quote_the_committed_bulk_run() -> None:
     doc = bulk.DOC.read_text(encoding="utf-8")
     assert bulk.with_figures(doc, results) == doc
     assert f"{results['speedup']}×" in doc
+
+
+def test_the_other_architecture_differs_only_in_the_lambda_duration_price() -> None:
+    usd = bulk.derive(100.0, bulk.Cloud(architecture="arm64"))["usd_per_million"]
+    ratio = bulk.PRICES.gb_s("x86_64") / bulk.PRICES.gb_s("arm64")
+    expected = usd["total"] + usd["lambda_duration"] * (ratio - 1)
+    assert usd["total_on_x86_64"] == pytest.approx(expected, abs=0.02)
+    assert usd["total_on_x86_64"] > usd["total"]
