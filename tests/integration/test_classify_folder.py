@@ -84,7 +84,7 @@ def test_folder_with_two_jobs_gives_one_record_per_file_and_exits_non_zero(
     # And the run fails, says so in one summary line, one line per bad file, and nothing on stdout
     assert status == 1
     assert out == ""
-    assert err.count("error [") == 3
+    assert err.count(": error: ") == 3
     summary = err.strip().splitlines()[-1]
     assert summary.startswith(f"imagerec: {len(tree) - 3} done, 3 failed in ")
     assert summary.endswith("images/s)")
@@ -186,5 +186,5 @@ def test_without_output_each_file_is_one_line_on_stdout(
         filename, rest = line.split(": ", 1)
         assert rest.startswith(f"{tree[filename]} (")
         assert rest.endswith("%)")
-    assert err.count("error [") == 3
+    assert err.count(": error: ") == 3
     assert status == 1

@@ -164,5 +164,5 @@ def test_bad_options_fail_once_before_any_output_is_written(
     status = main(args)
     # Then it is one line and exit 2, and the earlier output is untouched
     assert status == 2
-    assert capsys.readouterr().err.startswith("imagerec: error [")
+    assert capsys.readouterr().err.startswith("imagerec: error: ")
     assert list(read_records(output)) == [GOOD]
