@@ -66,7 +66,15 @@ def sam_template() -> Json:
 @cache
 def _transform(overrides: tuple[tuple[str, Any], ...]) -> str:
     template = sam_template()
-    template["Resources"]["ClassifyFunction"]["Properties"]["ImageUri"] = FAKE_IMAGE_URI
+    for spec in template["Resources"].values():
+        properties = spec.get("Properties", {})
+        if spec["Type"] == "AWS::Serverless::Function" and properties.get("PackageType") == "Image":
+            properties["ImageUri"] = FAKE_IMAGE_URI
+        # `sam deploy` uploads a local DefinitionUri; offline, the file's JSON is inlined instead.
+        definition = properties.get("DefinitionUri")
+        if spec["Type"] == "AWS::Serverless::StateMachine" and isinstance(definition, str):
+            del properties["DefinitionUri"]
+            properties["Definition"] = json.loads((ROOT / definition).read_text(encoding="utf-8"))
     output = transform(template, dict(overrides), OfflineManagedPolicies())
     return json.dumps(output)
 
@@ -109,6 +117,12 @@ def _evaluate(expression: Any, parameters: Json, conditions: dict[str, bool]) ->
     if function == "Fn::Equals":
         left, right = (_evaluate(value, parameters, conditions) for value in argument)
         return str(left) == str(right)
+    if function == "Fn::Join":
+        delimiter, values = argument
+        values = _evaluate(values, parameters, conditions)
+        if isinstance(values, str):  # a CommaDelimitedList parameter's value
+            values = values.split(",")
+        return delimiter.join(str(_evaluate(value, parameters, conditions)) for value in values)
     if function == "Fn::Not":
         return not _evaluate(argument[0], parameters, conditions)
     if function == "Fn::And":
@@ -156,6 +170,12 @@ def only(template: Json, resource_type: str) -> tuple[str, Json]:
     return logical_id, resource
 
 
+def resource(template: Json, logical_id: str) -> tuple[str, Json]:
+    """One resource by its logical id (for types the stack has more than one of)."""
+    found: Json = template["Resources"][logical_id]
+    return logical_id, found
+
+
 def distribution_config(template: Json) -> Json:
     config: Json = only(template, "AWS::CloudFront::Distribution")[1]["Properties"][
         "DistributionConfig"
@@ -178,7 +198,7 @@ def test_function_is_a_traced_container_image_built_from_the_classify_dockerfile
     # Given the stack with default parameters
     template = deployed()
     # When we look at the one Lambda function
-    logical_id, function = only(template, "AWS::Lambda::Function")
+    logical_id, function = resource(template, "ClassifyFunction")
     properties = function["Properties"]
     # Then it is an image function that SAM builds from functions/classify/Dockerfile
     assert logical_id == "ClassifyFunction"
@@ -199,7 +219,7 @@ def test_function_is_a_traced_container_image_built_from_the_classify_dockerfile
 
 def test_function_environment_configures_the_app_and_powertools() -> None:
     # Given / When the function's environment
-    variables = only(deployed(), "AWS::Lambda::Function")[1]["Properties"]["Environment"][
+    variables = resource(deployed(), "ClassifyFunction")[1]["Properties"]["Environment"][
         "Variables"
     ]
     # Then Powertools names the service and the metrics namespace, and keeps traces small
@@ -219,21 +239,22 @@ def test_function_environment_configures_the_app_and_powertools() -> None:
 
 @pytest.mark.parametrize("overrides", [{}, {"Architecture": "x86_64", "ProvisionedConcurrency": 2}])
 def test_function_leaves_the_runtime_to_the_image(overrides: dict[str, Any]) -> None:
-    # Given the function's environment, whatever the parameters
-    variables = only(deployed(**overrides), "AWS::Lambda::Function")[1]["Properties"][
-        "Environment"
-    ]["Variables"]
-    # Then it sets no runtime: the image's final stage states the one it contains, and a value
-    # here (like "auto") could pick a runtime the image lacks and crash every cold start
-    assert not any(name.startswith("IMAGEREC_RUNTIME") for name in variables)
+    # Given every function's environment (the API's and the bulk batch's), whatever the parameters
+    functions = of_type(deployed(**overrides), "AWS::Lambda::Function")
+    for logical_id, function in functions.items():
+        variables = function["Properties"]["Environment"]["Variables"]
+        # Then it sets no runtime: the image's final stage states the one it contains, and a
+        # value here (like "auto") could pick a runtime the image lacks and crash every cold start
+        assert not any(name.startswith("IMAGEREC_RUNTIME") for name in variables), logical_id
 
 
 @pytest.mark.parametrize("architecture", ["arm64", "x86_64"])
 def test_function_architecture_follows_the_parameter(architecture: str) -> None:
     # Given / When the stack deployed for one architecture
-    properties = only(deployed(Architecture=architecture), "AWS::Lambda::Function")[1]["Properties"]
-    # Then the function runs on it (and sam build builds the image for that platform)
-    assert properties["Architectures"] == [architecture]
+    functions = of_type(deployed(Architecture=architecture), "AWS::Lambda::Function")
+    # Then every function runs on it (and sam build builds the image for that platform)
+    for logical_id, function in functions.items():
+        assert function["Properties"]["Architectures"] == [architecture], logical_id
 
 
 def test_architecture_parameter_offers_both_and_defaults_to_graviton() -> None:
@@ -245,7 +266,7 @@ def test_architecture_parameter_offers_both_and_defaults_to_graviton() -> None:
 def test_function_logs_to_its_own_log_group_with_retention() -> None:
     # Given the function and the log groups
     template = deployed(LogRetentionDays=14)
-    properties = only(template, "AWS::Lambda::Function")[1]["Properties"]
+    properties = resource(template, "ClassifyFunction")[1]["Properties"]
     # When we follow its LoggingConfig
     log_group_id = properties["LoggingConfig"]["LogGroup"]["Ref"]
     log_group = template["Resources"][log_group_id]
@@ -256,7 +277,7 @@ def test_function_logs_to_its_own_log_group_with_retention() -> None:
 
 def test_function_role_has_only_logging_and_xray_permissions() -> None:
     # Given the role SAM generates for the function
-    _, role = only(deployed(), "AWS::IAM::Role")
+    _, role = resource(deployed(), "ClassifyFunctionRole")
     properties = role["Properties"]
     # When we list its managed policies
     arns = [json.dumps(arn) for arn in properties["ManagedPolicyArns"]]
@@ -331,7 +352,7 @@ def test_zero_provisioned_concurrency_turns_it_and_its_scaling_off() -> None:
 
 def test_no_concurrency_is_reserved_by_default_so_a_new_account_can_deploy() -> None:
     # Given / When the defaults (an account with a quota of 10 cannot reserve any concurrency)
-    properties = only(deployed(), "AWS::Lambda::Function")[1]["Properties"]
+    properties = resource(deployed(), "ClassifyFunction")[1]["Properties"]
     # Then nothing is reserved (and never 0, which would throttle every request)
     assert "ReservedConcurrentExecutions" not in properties
 
@@ -342,7 +363,7 @@ def test_reserved_concurrency_caps_the_function() -> None:
         ReservedConcurrency=25, ProvisionedConcurrency=2, MaxProvisionedConcurrency=20
     )
     # When we look at the function
-    properties = only(template, "AWS::Lambda::Function")[1]["Properties"]
+    properties = resource(template, "ClassifyFunction")[1]["Properties"]
     # Then Lambda never runs more than 25 at once, whatever the traffic
     assert properties["ReservedConcurrentExecutions"] == 25
     spec = sam_template()["Parameters"]["ReservedConcurrency"]
@@ -511,7 +532,7 @@ def test_every_route_invokes_the_live_alias_not_the_bare_function() -> None:
     assert routes == {(route.method.lower(), route.path) for route in ROUTES} | {
         ("x-amazon-apigateway-any-method", "/api/{proxy+}")
     }
-    timeout_ms = only(template, "AWS::Lambda::Function")[1]["Properties"]["Timeout"] * 1000
+    timeout_ms = resource(template, "ClassifyFunction")[1]["Properties"]["Timeout"] * 1000
     for path, item in paths.items():
         for method, operation in item.items():
             integration = operation["x-amazon-apigateway-integration"]
@@ -575,7 +596,7 @@ def test_cors_allows_exactly_the_configured_origins() -> None:
 
 def test_site_bucket_is_private_encrypted_and_owner_enforced() -> None:
     # Given / When the one bucket
-    _, bucket = only(deployed(), "AWS::S3::Bucket")
+    _, bucket = resource(deployed(), "SiteBucket")
     properties = bucket["Properties"]
     # Then all four public-access blocks are on
     assert properties["PublicAccessBlockConfiguration"] == {
@@ -597,9 +618,9 @@ def test_site_bucket_is_private_encrypted_and_owner_enforced() -> None:
 def test_bucket_policy_denies_plain_http_and_admits_only_this_distribution() -> None:
     # Given the bucket policy
     template = deployed()
-    bucket_id, _ = only(template, "AWS::S3::Bucket")
+    bucket_id, _ = resource(template, "SiteBucket")
     distribution_id, _ = only(template, "AWS::CloudFront::Distribution")
-    _, policy = only(template, "AWS::S3::BucketPolicy")
+    _, policy = resource(template, "SiteBucketPolicy")
     assert policy["Properties"]["Bucket"] == {"Ref": bucket_id}
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
     # When we split it into denials and grants
@@ -623,7 +644,7 @@ def test_distribution_reads_the_bucket_through_origin_access_control_not_oai() -
     # Given the distribution and the origin access control
     template = deployed()
     oac_id, oac = only(template, "AWS::CloudFront::OriginAccessControl")
-    bucket_id, _ = only(template, "AWS::S3::Bucket")
+    bucket_id, _ = resource(template, "SiteBucket")
     config = distribution_config(template)
     # When we find the S3 origin
     (s3_origin,) = [origin for origin in config["Origins"] if "S3OriginConfig" in origin]
@@ -792,7 +813,7 @@ def test_outputs_give_every_value_a_deploy_script_or_test_needs() -> None:
     for name, output in outputs.items():
         assert len(output.get("Description", "")) > 10, name
     # And they point at the right resources
-    bucket_id, _ = only(template, "AWS::S3::Bucket")
+    bucket_id, _ = resource(template, "SiteBucket")
     distribution_id, _ = only(template, "AWS::CloudFront::Distribution")
     assert outputs["SiteBucketName"]["Value"] == {"Ref": bucket_id}
     assert outputs["DistributionId"]["Value"] == {"Ref": distribution_id}

@@ -81,6 +81,8 @@ class Settings:
     threads_chosen: bool = False
     # `imagerec --verbose`: TensorFlow's and LiteRT's own log lines reach the terminal too.
     verbose: bool = False
+    # The deployed stack `imagerec batch` drives (SAM's convention for tests and scripts).
+    stack_name: str | None = None
 
     @property
     def max_body_bytes(self) -> int:
@@ -123,6 +125,7 @@ class Settings:
             metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE", "").strip() or "Imagerec",
             on_lambda=bool(env.get("AWS_LAMBDA_FUNCTION_NAME")),
             threads_chosen=bool(env.get("IMAGEREC_THREADS", "").strip()),
+            stack_name=env.get("AWS_SAM_STACK_NAME", "").strip() or None,
         )
         given = {key: value for key, value in overrides.items() if value is not None}
         return replace(settings, **given) if given else settings  # type: ignore[arg-type]
