@@ -6,6 +6,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Node tools for the checks (asl-validator), pinned in package-lock.json, in ./node_modules.
+NODE_STAMP := node_modules/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8080
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
@@ -28,7 +30,11 @@ $(STAMP): requirements-dev.txt constraints.txt functions/classify/requirements.t
 	$(PY) -m pip install --quiet --no-deps -e layers/imagerec
 	touch $@
 
-setup: $(STAMP) model  ## create .venv with pinned dependencies and build the default model
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $@
+
+setup: $(STAMP) model $(NODE_STAMP)  ## create .venv and node_modules with pinned dependencies and build the default model
 
 model: $(STAMP)  ## build the default model artefact (once; cached)
 	@$(VENV)/bin/imagerec build-model >/dev/null  # stderr already says where it is

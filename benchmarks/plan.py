@@ -39,6 +39,8 @@ class Plan:
     lambda_big: int = 8
     # The models compared side by side (accuracy against latency); each must be built.
     models: tuple[str, ...] = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
+    # 12 MP JPEGs for `imagerec classify FOLDER --jobs N` (benchmarks.bulk).
+    bulk_photos: int = 300
 
     @classmethod
     def quick(cls) -> Plan:
@@ -55,6 +57,7 @@ class Plan:
             onnx_reps=10,
             lambda_small=15,
             lambda_big=3,
+            bulk_photos=60,
         )
 
     @classmethod
@@ -74,6 +77,7 @@ class Plan:
             onnx_reps=2,
             lambda_small=2,
             lambda_big=1,
+            bulk_photos=4,
         )
 
 

@@ -15,7 +15,7 @@ import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks import findings, report_cost
+from benchmarks import bulk, findings, report_cost
 from benchmarks.findings import fmt, span
 from benchmarks.plan import CHART, DOC, README, RESULTS, Json
 
@@ -252,6 +252,7 @@ def render(results: Json) -> str:
         warm(results),
         report_cost.lambda_section(results),
         report_cost.cost_section(results),
+        bulk.render(results),
         cold(results),
         http(results),
         onnx(results),

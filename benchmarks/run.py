@@ -12,6 +12,8 @@ Measures, with several repetitions (fresh processes and servers each round), med
 * peak memory (VmHWM) of every process;
 * ONNX Runtime against LiteRT, inference only, one engine per process (evaluation);
 * EfficientNet-Lite0/1/2 side by side: warm latency against published top-1.
+* bulk throughput, ``imagerec classify FOLDER --jobs N``, and the cloud batch it implies
+  (``benchmarks.bulk``).
 
 Writes ``benchmarks/results.json``, then renders ``docs/benchmarks.md``, the README's speed
 paragraph and ``docs/benchmarks.png`` from it (``benchmarks.report``).
@@ -32,7 +34,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from benchmarks import report
+from benchmarks import bulk, report
 from benchmarks.chart import chart
 from benchmarks.machine import load_average, machine
 from benchmarks.measure import measure_cold, measure_lambda, measure_warm
@@ -63,6 +65,7 @@ def measure(plan: Plan, *, skip_onnx: bool) -> Json:
         results["servers"] = measure_servers(plan, photos)
         results["onnx"] = {"skipped": "--skip-onnx"} if skip_onnx else measure_onnx(plan, photos)
         results["models"] = measure_models(plan, photos)
+    results["bulk"] = bulk.measure(plan.bulk_photos)
     results["load_average"]["end"] = load_average()
     results["duration_s"] = round(time.perf_counter() - began, 1)
     results["targets"] = evaluate(results)

@@ -7,7 +7,8 @@
 #   make deploy [ENV=dev|prod]     pre-flight checks, sam build + sam deploy, upload site/,
 #                                  invalidate CloudFront
 #   make smoke [ENV=dev|prod]      health, one classification and the page of the deployed stack
-#   make delete [ENV=dev|prod]     empty the site bucket, then sam delete
+#   make delete [ENV=dev|prod]     empty the site and batch results buckets, then sam delete
+#   make batch URL=s3://bucket/prefix/ [OUTPUT=file.csv] [ENV=...]   classify a bucket on stack ENV
 #
 # ENV names a samconfig.toml environment (checked before anything runs). REGION=... overrides
 # the region of the AWS profile (or AWS_DEFAULT_REGION); AWS_PROFILE=... selects the
@@ -35,7 +36,7 @@ ENVIRONMENTS = $(shell $(IAC_PYTHON) -c 'import tomllib; print(*(k for k, v in t
 STACK_NAME = $(shell $(IAC_PYTHON) -c 'import sys, tomllib; print(tomllib.load(open("samconfig.toml", "rb"))[sys.argv[1]]["global"]["parameters"]["stack_name"])' $(ENV))
 SMOKE_STACK = $(or $(AWS_SAM_STACK_NAME),$(STACK_NAME))
 
-.PHONY: check-template check-env deploy smoke delete iac-tools
+.PHONY: check-template check-env deploy smoke delete iac-tools batch
 
 $(SAM_STAMP): requirements-sam.txt
 	test -x $(SAM_VENV)/bin/python || $(IAC_PYTHON) -m venv $(SAM_VENV)
@@ -68,6 +69,12 @@ deploy: check-env $(SAM_STAMP)  ## check, build and deploy stack ENV (default|de
 smoke: check-env $(SAM_STAMP)  ## smoke-test stack ENV (or AWS_SAM_STACK_NAME): health, a classification, the page
 	$(AWS_ENV) $(SAM_VENV)/bin/python scripts/smoke.py --stack $(SMOKE_STACK)
 
-delete: check-env $(SAM_STAMP)  ## empty the site bucket, then delete stack ENV and its image repository
+delete: check-env $(SAM_STAMP)  ## empty the site, upload and batch results buckets, then delete stack ENV and its image repository
 	$(AWS_ENV) scripts/empty_site_bucket.sh $(STACK_NAME)
+	$(AWS_ENV) scripts/empty_site_bucket.sh $(STACK_NAME) UploadBucketName
+	$(AWS_ENV) scripts/empty_site_bucket.sh $(STACK_NAME) BatchResultsBucketName
 	$(SAM) delete --config-env $(ENV) $(REGION_FLAG) --no-prompts
+
+batch: check-env $(STAMP)  ## classify every image under URL=s3://bucket/prefix/ on stack ENV (OUTPUT=file.jsonl|csv)
+	@test -n "$(URL)" || { echo "usage: make batch URL=s3://bucket/prefix/ [OUTPUT=results.csv] [ENV=dev]"; exit 2; }
+	AWS_SAM_STACK_NAME=$(STACK_NAME) $(AWS_ENV) $(VENV)/bin/imagerec batch "$(URL)" $(if $(OUTPUT),--output "$(OUTPUT)",--wait)

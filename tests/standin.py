@@ -11,7 +11,7 @@ import numpy as np
 
 from imagerec.classifier import Classification, ImageInfo, Prediction, Span, top_k_predictions
 from imagerec.errors import InvalidArgument
-from imagerec.intake import decode_image
+from imagerec.intake import ImageHeader, decode_image, probe_image
 from imagerec.settings import Settings
 
 # 24 colours: enough labels for the API's largest top_k (20).
@@ -54,6 +54,17 @@ class StandInClassifier:
         weights = np.exp(logits - logits.max())
         return weights / weights.sum()
 
+    def _limits(self, max_bytes: int | None = None) -> dict[str, int]:
+        settings = self.settings
+        return {
+            "max_bytes": max_bytes or settings.max_bytes,
+            "max_pixels": settings.max_pixels,
+            "max_decode_bytes": settings.max_decode_bytes,
+        }
+
+    def probe(self, data: bytes, *, max_bytes: int | None = None) -> ImageHeader:
+        return probe_image(data, **self._limits(max_bytes))
+
     def classify(
         self,
         data: bytes,
@@ -65,11 +76,7 @@ class StandInClassifier:
         top_k = self.check_top_k(top_k)
         self.calls += 1
         with span("decode"):
-            image = decode_image(
-                data,
-                max_bytes=max_bytes or self.settings.max_bytes,
-                max_pixels=self.settings.max_pixels,
-            )
+            image = decode_image(data, **self._limits(max_bytes))
         predictions: list[Prediction] = top_k_predictions(
             self.probabilities(image.pixels), LABELS, top_k
         )

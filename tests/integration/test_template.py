@@ -66,7 +66,15 @@ def sam_template() -> Json:
 @cache
 def _transform(overrides: tuple[tuple[str, Any], ...]) -> str:
     template = sam_template()
-    template["Resources"]["ClassifyFunction"]["Properties"]["ImageUri"] = FAKE_IMAGE_URI
+    for spec in template["Resources"].values():
+        properties = spec.get("Properties", {})
+        if spec["Type"] == "AWS::Serverless::Function" and properties.get("PackageType") == "Image":
+            properties["ImageUri"] = FAKE_IMAGE_URI
+        # `sam deploy` uploads a local DefinitionUri; offline, the file's JSON is inlined instead.
+        definition = properties.get("DefinitionUri")
+        if spec["Type"] == "AWS::Serverless::StateMachine" and isinstance(definition, str):
+            del properties["DefinitionUri"]
+            properties["Definition"] = json.loads((ROOT / definition).read_text(encoding="utf-8"))
     output = transform(template, dict(overrides), OfflineManagedPolicies())
     return json.dumps(output)
 
@@ -112,6 +120,12 @@ def _evaluate(expression: Any, parameters: Json, conditions: dict[str, bool]) ->
     if function == "Fn::Equals":
         left, right = (_evaluate(value, parameters, conditions) for value in argument)
         return str(left) == str(right)
+    if function == "Fn::Join":
+        delimiter, values = argument
+        values = _evaluate(values, parameters, conditions)
+        if isinstance(values, str):  # a CommaDelimitedList parameter's value
+            values = values.split(",")
+        return delimiter.join(str(_evaluate(value, parameters, conditions)) for value in values)
     if function == "Fn::Not":
         return not _evaluate(argument[0], parameters, conditions)
     if function == "Fn::And":
@@ -172,6 +186,12 @@ def only(template: Json, resource_type: str) -> tuple[str, Json]:
     return logical_id, resource
 
 
+def resource(template: Json, logical_id: str) -> tuple[str, Json]:
+    """One resource by its logical id (for types the stack has more than one of)."""
+    found: Json = template["Resources"][logical_id]
+    return logical_id, found
+
+
 def distribution_config(template: Json) -> Json:
     config: Json = only(template, "AWS::CloudFront::Distribution")[1]["Properties"][
         "DistributionConfig"
@@ -206,7 +226,7 @@ def test_function_is_a_traced_container_image_built_from_the_classify_dockerfile
     # Given the stack with default parameters
     template = deployed()
     # When we look at the one Lambda function
-    logical_id, function = only(template, "AWS::Lambda::Function")
+    logical_id, function = resource(template, "ClassifyFunction")
     properties = function["Properties"]
     # Then it is an image function that SAM builds from functions/classify/Dockerfile
     assert logical_id == "ClassifyFunction"
@@ -227,7 +247,7 @@ def test_function_is_a_traced_container_image_built_from_the_classify_dockerfile
 
 def test_function_environment_configures_the_app_and_powertools() -> None:
     # Given / When the function's environment
-    variables = only(deployed(), "AWS::Lambda::Function")[1]["Properties"]["Environment"][
+    variables = resource(deployed(), "ClassifyFunction")[1]["Properties"]["Environment"][
         "Variables"
     ]
     # Then Powertools names the service and the metrics namespace, and keeps traces small
@@ -247,21 +267,22 @@ def test_function_environment_configures_the_app_and_powertools() -> None:
 
 @pytest.mark.parametrize("overrides", [{}, {"Architecture": "x86_64", "ProvisionedConcurrency": 2}])
 def test_function_leaves_the_runtime_to_the_image(overrides: dict[str, Any]) -> None:
-    # Given the function's environment, whatever the parameters
-    variables = only(deployed(**overrides), "AWS::Lambda::Function")[1]["Properties"][
-        "Environment"
-    ]["Variables"]
-    # Then it sets no runtime: the image's final stage states the one it contains, and a value
-    # here (like "auto") could pick a runtime the image lacks and crash every cold start
-    assert not any(name.startswith("IMAGEREC_RUNTIME") for name in variables)
+    # Given every function's environment (the API's and the bulk batch's), whatever the parameters
+    functions = of_type(deployed(**overrides), "AWS::Lambda::Function")
+    for logical_id, function in functions.items():
+        variables = function["Properties"]["Environment"]["Variables"]
+        # Then it sets no runtime: the image's final stage states the one it contains, and a
+        # value here (like "auto") could pick a runtime the image lacks and crash every cold start
+        assert not any(name.startswith("IMAGEREC_RUNTIME") for name in variables), logical_id
 
 
 @pytest.mark.parametrize("architecture", ["arm64", "x86_64"])
 def test_function_architecture_follows_the_parameter(architecture: str) -> None:
     # Given / When the stack deployed for one architecture
-    properties = only(deployed(Architecture=architecture), "AWS::Lambda::Function")[1]["Properties"]
-    # Then the function runs on it (and sam build builds the image for that platform)
-    assert properties["Architectures"] == [architecture]
+    functions = of_type(deployed(Architecture=architecture), "AWS::Lambda::Function")
+    # Then every function runs on it (and sam build builds the image for that platform)
+    for logical_id, function in functions.items():
+        assert function["Properties"]["Architectures"] == [architecture], logical_id
 
 
 def test_architecture_parameter_offers_both_and_defaults_to_graviton() -> None:
@@ -273,7 +294,7 @@ def test_architecture_parameter_offers_both_and_defaults_to_graviton() -> None:
 def test_function_logs_to_its_own_log_group_with_retention() -> None:
     # Given the function and the log groups
     template = deployed(LogRetentionDays=14)
-    properties = only(template, "AWS::Lambda::Function")[1]["Properties"]
+    properties = resource(template, "ClassifyFunction")[1]["Properties"]
     # When we follow its LoggingConfig
     log_group_id = properties["LoggingConfig"]["LogGroup"]["Ref"]
     log_group = template["Resources"][log_group_id]
@@ -292,7 +313,7 @@ def _statements(role: Json) -> list[Json]:
 
 def test_function_role_has_only_logging_xray_and_upload_permissions() -> None:
     # Given the role SAM generates for the function, with no readable bucket (the default)
-    _, role = only(deployed(), "AWS::IAM::Role")
+    _, role = resource(deployed(), "ClassifyFunctionRole")
     properties = role["Properties"]
     # When we list its managed policies
     arns = [json.dumps(arn) for arn in properties["ManagedPolicyArns"]]
@@ -312,7 +333,7 @@ def test_function_role_has_only_logging_xray_and_upload_permissions() -> None:
 
 def test_readable_buckets_get_exactly_object_reads() -> None:
     # Given two operator-allowed buckets
-    _, role = only(deployed(ReadableBuckets="photos-a,archive.b"), "AWS::IAM::Role")
+    _, role = resource(deployed(ReadableBuckets="photos-a,archive.b"), "ClassifyFunctionRole")
     # When we look at the statements beyond the uploads one
     statements = _statements(role)
     assert len(statements) == 2
@@ -322,9 +343,8 @@ def test_readable_buckets_get_exactly_object_reads() -> None:
     assert sorted(reads["Action"]) == ["s3:GetObject", "s3:GetObjectVersion"]
     assert reads["Resource"] == ["arn:aws:s3:::photos-a/*", "arn:aws:s3:::archive.b/*"]
     # And the function is told the same list
-    variables = only(deployed(ReadableBuckets="photos-a,archive.b"), "AWS::Lambda::Function")[1][
-        "Properties"
-    ]["Environment"]["Variables"]
+    function = resource(deployed(ReadableBuckets="photos-a,archive.b"), "ClassifyFunction")[1]
+    variables = function["Properties"]["Environment"]["Variables"]
     assert variables["IMAGEREC_READABLE_BUCKETS"] == "photos-a,archive.b"
 
 
@@ -392,7 +412,7 @@ def test_zero_provisioned_concurrency_turns_it_and_its_scaling_off() -> None:
 
 def test_no_concurrency_is_reserved_by_default_so_a_new_account_can_deploy() -> None:
     # Given / When the defaults (an account with a quota of 10 cannot reserve any concurrency)
-    properties = only(deployed(), "AWS::Lambda::Function")[1]["Properties"]
+    properties = resource(deployed(), "ClassifyFunction")[1]["Properties"]
     # Then nothing is reserved (and never 0, which would throttle every request)
     assert "ReservedConcurrentExecutions" not in properties
 
@@ -403,7 +423,7 @@ def test_reserved_concurrency_caps_the_function() -> None:
         ReservedConcurrency=25, ProvisionedConcurrency=2, MaxProvisionedConcurrency=20
     )
     # When we look at the function
-    properties = only(template, "AWS::Lambda::Function")[1]["Properties"]
+    properties = resource(template, "ClassifyFunction")[1]["Properties"]
     # Then Lambda never runs more than 25 at once, whatever the traffic
     assert properties["ReservedConcurrentExecutions"] == 25
     spec = sam_template()["Parameters"]["ReservedConcurrency"]
@@ -574,7 +594,7 @@ def test_every_route_invokes_the_live_alias_not_the_bare_function() -> None:
     assert routes == {(route.method.lower(), route.path) for route in cloud_routes} | {
         ("x-amazon-apigateway-any-method", "/api/{proxy+}")
     }
-    timeout_ms = only(template, "AWS::Lambda::Function")[1]["Properties"]["Timeout"] * 1000
+    timeout_ms = resource(template, "ClassifyFunction")[1]["Properties"]["Timeout"] * 1000
     for path, item in paths.items():
         for method, operation in item.items():
             integration = operation["x-amazon-apigateway-integration"]
@@ -637,8 +657,9 @@ def test_cors_allows_exactly_the_configured_origins() -> None:
 
 
 def test_site_bucket_is_private_encrypted_and_owner_enforced() -> None:
-    # Given / When the site's bucket
-    properties = deployed()["Resources"]["SiteBucket"]["Properties"]
+    # Given / When the one bucket
+    _, bucket = resource(deployed(), "SiteBucket")
+    properties = bucket["Properties"]
     # Then all four public-access blocks are on
     assert properties["PublicAccessBlockConfiguration"] == {
         "BlockPublicAcls": True,
@@ -659,9 +680,9 @@ def test_site_bucket_is_private_encrypted_and_owner_enforced() -> None:
 def test_bucket_policy_denies_plain_http_and_admits_only_this_distribution() -> None:
     # Given the bucket policy
     template = deployed()
-    bucket_id = "SiteBucket"
+    bucket_id, _ = resource(template, "SiteBucket")
     distribution_id, _ = only(template, "AWS::CloudFront::Distribution")
-    policy = template["Resources"]["SiteBucketPolicy"]
+    _, policy = resource(template, "SiteBucketPolicy")
     assert policy["Properties"]["Bucket"] == {"Ref": bucket_id}
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
     # When we split it into denials and grants
@@ -685,7 +706,7 @@ def test_distribution_reads_the_bucket_through_origin_access_control_not_oai() -
     # Given the distribution and the origin access control
     template = deployed()
     oac_id, oac = only(template, "AWS::CloudFront::OriginAccessControl")
-    bucket_id = "SiteBucket"
+    bucket_id, _ = resource(template, "SiteBucket")
     config = distribution_config(template)
     # When we find the S3 origin
     (s3_origin,) = [origin for origin in config["Origins"] if "S3OriginConfig" in origin]
@@ -921,7 +942,7 @@ def test_upload_bucket_policy_denies_plain_http() -> None:
 
 def test_function_is_told_its_upload_bucket_and_cap() -> None:
     template = deployed()
-    variables = only(template, "AWS::Lambda::Function")[1]["Properties"]["Environment"]["Variables"]
+    variables = resource(template, "ClassifyFunction")[1]["Properties"]["Environment"]["Variables"]
     assert variables["IMAGEREC_UPLOAD_BUCKET"] == upload_bucket_name()
     assert int(variables["IMAGEREC_MAX_UPLOAD_BYTES"]) == 20_000_000
     assert variables["IMAGEREC_READABLE_BUCKETS"] == ""
@@ -961,7 +982,7 @@ def test_outputs_give_every_value_a_deploy_script_or_test_needs() -> None:
     for name, output in outputs.items():
         assert len(output.get("Description", "")) > 10, name
     # And they point at the right resources
-    bucket_id = "SiteBucket"
+    bucket_id, _ = resource(template, "SiteBucket")
     distribution_id, _ = only(template, "AWS::CloudFront::Distribution")
     assert outputs["SiteBucketName"]["Value"] == {"Ref": bucket_id}
     assert outputs["UploadBucketName"]["Value"] == {"Ref": "UploadBucket"}

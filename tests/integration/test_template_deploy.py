@@ -374,11 +374,15 @@ def test_empty_site_bucket_removes_every_object(fake_aws: dict[str, str]) -> Non
 def test_empty_site_bucket_empties_the_upload_bucket_too(fake_aws: dict[str, str]) -> None:
     # Given a stack with an upload bucket (uploads not classified wait there up to a day)
     env = {**fake_aws, "FAKE_AWS_OUTPUTS": json.dumps({**OUTPUTS, "UploadBucketName": "up-1"})}
-    # When the buckets are emptied / Then both are, so the stack can be deleted
-    result = run_script("empty_site_bucket.sh", "imagerec", env=env)
+    # When it is emptied by its output's name (as `make delete` does) / Then it alone is
+    result = run_script("empty_site_bucket.sh", "imagerec", "UploadBucketName", env=env)
     assert result.returncode == 0, result.stderr
     removes = [call[2] for call in aws_calls(env) if call[:2] == ["s3", "rm"]]
-    assert removes == [f"s3://{OUTPUTS['SiteBucketName']}/", "s3://up-1/"]
+    assert removes == ["s3://up-1/"]
+    # And `make delete` empties it along with the site and batch results buckets
+    delete = (ROOT / "mk" / "iac.mk").read_text().split("\ndelete:")[1].split("\n\n")[0]
+    for output in ("UploadBucketName", "BatchResultsBucketName"):
+        assert f"scripts/empty_site_bucket.sh $(STACK_NAME) {output}" in delete
 
 
 def test_empty_site_bucket_is_a_no_op_for_a_missing_stack(fake_aws: dict[str, str]) -> None:

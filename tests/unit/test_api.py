@@ -409,3 +409,145 @@ def test_text_answer_is_the_cli_line_with_every_label_asked_for() -> None:
     assert lines[0].count("%)") == 3
     assert lines[1].startswith("notes.txt: error: The file is not a supported image")
     assert lines[2].startswith("blue.png: blue (")
+
+
+# --- issue 9: bounded work per request, and every odd body a typed 4xx ------------------------
+
+
+def _handler_with(**limits: int) -> api.Handler:
+    settings = Settings(threads=1, **limits)  # type: ignore[arg-type]
+    return api.create_handler(StandInClassifier(settings), settings)
+
+
+def _post_to(handler: api.Handler, body: bytes, content_type: str) -> tuple[int, Any]:
+    raw = http_event("POST", "/api/classify", {"content-type": content_type}, body)
+    response = handler(raw, LocalContext())
+    text = response.get("body") or ""
+    if response.get("isBase64Encoded"):
+        text = base64.b64decode(text).decode()
+    return response["statusCode"], json.loads(text)
+
+
+@pytest.fixture
+def pixel_loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every pixel decode Pillow does during the test."""
+    from PIL import ImageFile
+
+    loads: list[str] = []
+    original = ImageFile.ImageFile.load
+
+    def recording(self: ImageFile.ImageFile) -> object:
+        loads.append(self.format or "?")
+        return original(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", recording)
+    return loads
+
+
+def test_thousands_of_images_are_refused_before_any_decoding(pixel_loads: list[str]) -> None:
+    # Given a 3,000-image JSON body, each a real PNG
+    one = base64.b64encode(solid(RED)).decode()
+    body = json.dumps({"images": [one] * 3000}).encode()
+    # When posted / Then one 413 with its own code, and no pixel was decoded
+    status, result = _post_to(HANDLER, body, "application/json")
+    assert status == 413
+    assert result["error"]["code"] == "too_many_images"
+    assert pixel_loads == []
+
+
+def test_images_adding_up_past_the_pixel_cap_are_refused_before_any_decoding(
+    pixel_loads: list[str],
+) -> None:
+    # Given a handler allowing 8,000 pixels per request, and three 64×48 images (9,216)
+    handler = _handler_with(max_request_pixels=8_000)
+    three, content_type = multipart(*[(f"{n}.png", solid(BLUE)) for n in range(3)])
+    one, _ = multipart(("0.png", solid(BLUE)))
+    # When posted / Then 413 too_many_pixels, with nothing decoded
+    status, result = _post_to(handler, three, content_type)
+    assert (status, result["error"]["code"]) == (413, "too_many_pixels")
+    assert pixel_loads == []
+    # And one image fits
+    status, result = _post_to(handler, one, content_type)
+    assert status == 200
+    assert pixel_loads  # (the spy sees Pillow's own repeated load() calls too)
+
+
+def test_an_image_over_the_memory_budget_is_a_413(pixel_loads: list[str]) -> None:
+    handler = _handler_with(max_decode_bytes=1_000_000)
+    status, result = _post_to(handler, solid(RED), "image/png")
+    assert (status, result["error"]["code"]) == (413, "image_too_large")
+    assert "MB" in result["error"]["message"]
+    assert pixel_loads == []
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "code"),
+    [
+        (
+            b'--b\r\nContent-Disposition: form-data; name="image"; filename="\xe7\x8c\xab.png"'
+            b"\r\n\r\n" + solid(RED) + b"\r\n--b--\r\n",
+            "multipart/form-data; boundary=b",
+            200,
+            None,
+        ),
+        (
+            b'--b\r\nContent-Disposition: form-data; name="im\xc3\xa1ge\xe2\x86\x92"\r\n\r\n'
+            b"x\r\n--b--\r\n",
+            "multipart/form-data; boundary=b",
+            400,
+            "missing_image",
+        ),
+        (b"--x\r\n\r\n", "multipart/form-data; boundary=" + "x" * 300, 400, "invalid_multipart"),
+        (b"[" * 1000 + b"]" * 1000, "application/json", 400, "invalid_json"),
+        (b'{"image": ' + b"[" * 100_000 + b"}", "application/json", 400, "invalid_json"),
+        (b'{"image": "QUFB", "top_k": "\xd9\xa3"}', "application/json", 400, "invalid_argument"),
+    ],
+    ids=["utf8-filename", "utf8-field", "long-boundary", "deep-json", "deeper-json", "top-k"],
+)
+def test_each_case_of_issue_9_is_a_typed_answer(
+    body: bytes, content_type: str, status: int, code: str | None
+) -> None:
+    got_status, result = _post_to(HANDLER, body, content_type)
+    assert got_status == status
+    if code is None:
+        assert result["filename"] if "filename" in result else result["predictions"]
+    else:
+        assert result["error"]["code"] == code
+
+
+def test_the_utf8_file_name_comes_back() -> None:
+    body = (
+        '--b\r\nContent-Disposition: form-data; name="image"; filename="猫.png"\r\n\r\n'.encode()
+        + solid(RED)
+        + b"\r\n--b\r\nContent-Disposition: form-data; name=image; "
+        + b"filename*=UTF-8''%E7%8A%AC.png\r\n\r\n"
+        + solid(BLUE)
+        + b"\r\n--b--\r\n"
+    )
+    status, result = _post_to(HANDLER, body, "multipart/form-data; boundary=b")
+    assert status == 200
+    assert [r["filename"] for r in result["results"]] == ["猫.png", "犬.png"]
+    assert [r["predictions"][0]["label"] for r in result["results"]] == ["red", "blue"]
+
+
+@pytest.mark.parametrize("top_k", ["%D9%A3", "1_0", "%2B3", "3.0", "9" * 50])
+def test_top_k_must_be_ascii_digits(top_k: str) -> None:
+    status, result = post(solid(RED), "image/png", f"/api/classify?top_k={top_k}")
+    assert (status, result["error"]["code"]) == (400, "invalid_argument")
+
+
+def test_the_document_names_every_error_code_the_code_can_raise() -> None:
+    from imagerec import errors
+    from imagerec.openapi import ERROR_CODES
+    from imagerec.server import ERROR_CODES as SERVER_CODES
+
+    raised = {
+        cls.code
+        for cls in vars(errors).values()
+        if isinstance(cls, type)
+        and issubclass(cls, errors.ImagerecError)
+        and api.http_status(cls("x")) < 500
+    }
+    # The base classes (by status) are never raised themselves.
+    assert raised - {"invalid_input", "too_large", "forbidden", "gone"} <= set(ERROR_CODES)
+    assert set(SERVER_CODES.values()) <= set(ERROR_CODES)

@@ -914,3 +914,131 @@ def test_decoding_leaves_pillow_global_state_alone() -> None:
     # Then nothing global changed
     after = (Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES, warnings.filters[:])
     assert after == before
+
+
+# --- memory: tiles, a budget read from the header, and our bugs kept ours --------------------
+
+_TRANSPOSES = {
+    1: None,
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _random_image(mode: str, width: int = 23, height: int = 17) -> Image.Image:
+    rng = np.random.default_rng(9)
+    if mode == "F":
+        values = rng.normal(0, 300, (height, width)).astype(np.float32)
+        values[3, 4] = np.nan
+        return Image.fromarray(values, "F")
+    if mode == "I":
+        return Image.fromarray(rng.integers(-(2**20), 2**20, (height, width), dtype=np.int32))
+    if mode == "I;16":
+        return Image.fromarray(rng.integers(0, 65535, (height, width), dtype=np.uint16))
+    rgba = Image.fromarray(rng.integers(0, 255, (height, width, 4), dtype=np.uint8))
+    return rgba.convert(mode)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "LA", "P", "1", "CMYK", "I;16", "I", "F"])
+def test_tiled_upright_conversion_equals_whole_frame_conversion(
+    mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an image in this mode, and Pillow's own transposes as the reference
+    im = _random_image(mode)
+    for orientation, method in _TRANSPOSES.items():
+        turned = im if method is None else im.transpose(method)
+        whole = intake._to_rgb_array(turned)
+        # When it is converted in 7-pixel tiles, written straight to their upright place
+        monkeypatch.setattr(intake, "_TILE_PIXELS", 7)
+        tiled = intake._to_rgb_array(im, orientation)
+        monkeypatch.undo()
+        # Then every pixel is the one a whole-frame conversion of the turned image gives
+        assert tiled.shape == whole.shape
+        assert np.array_equal(tiled, whole), (mode, orientation)
+        assert tiled.flags.c_contiguous
+        assert not tiled.flags.writeable
+
+
+def test_a_bug_in_our_own_conversion_is_not_blamed_on_the_client(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a conversion step of ours that fails as a bug would
+    def broken(im: Image.Image, orientation: int = 1) -> np.ndarray:
+        raise KeyError("our bug")
+
+    monkeypatch.setattr(intake, "_to_rgb_array", broken)
+    # When a valid image is decoded / Then the bug surfaces as itself, not as corrupt_image
+    with pytest.raises(KeyError, match="our bug"):
+        decode_image(encode(red_blue(), "PNG"))
+
+
+def test_a_bug_in_our_orientation_code_is_not_blamed_on_the_client(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(intake, "_upright_view", lambda out, o: out[:, :, :, None])
+    with pytest.raises((ValueError, IndexError)):
+        decode_image(encode(_random_image("RGB", 3000, 400), "PNG"))
+
+
+def test_probe_reads_the_header_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a 2000×1000 JPEG, and a record of any pixel decoding
+    data = encode(Image.new("RGB", (2000, 1000), RED), "JPEG")
+    loads: list[str] = []
+    original_load = ImageFile.ImageFile.load
+
+    def recording_load(self: ImageFile.ImageFile) -> object:
+        loads.append(self.format or "?")
+        return original_load(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", recording_load)
+    # When it is probed, with and without the DCT draft
+    whole = intake.probe_image(data)
+    drafted = intake.probe_image(data, min_side=300)
+    # Then the declared size, the pixels a decode will make and its memory are known
+    assert (whole.format, whole.width, whole.height, whole.mode) == ("JPEG", 2000, 1000, "RGB")
+    assert whole.decoded_pixels == 2_000_000
+    assert drafted.decoded_pixels == 1000 * 500  # 1/2 scale keeps the short side >= 300
+    assert whole.decode_bytes > 7 * 2_000_000 > drafted.decode_bytes - intake._TILE_BYTES
+    assert loads == []
+
+
+@pytest.mark.parametrize(
+    ("mode", "bytes_per_pixel"), [("L", 4), ("I;16", 5), ("RGB", 7), ("RGBA", 7), ("F", 7)]
+)
+def test_decode_cost_counts_the_frame_and_the_result(mode: str, bytes_per_pixel: int) -> None:
+    data = encode(_random_image(mode, 40, 25), "TIFF")
+    header = intake.probe_image(data)
+    assert header.decode_bytes == 1000 * bytes_per_pixel + intake._TILE_BYTES
+
+
+def test_webp_costs_its_decoder_buffers_too() -> None:
+    data = encode(_random_image("RGBA", 40, 25), "WEBP", lossless=True)
+    assert intake.probe_image(data).decode_bytes == 1000 * (4 + 3 + 8) + intake._TILE_BYTES
+
+
+def test_over_the_memory_budget_is_refused_before_decoding(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a float TIFF whose decoding would take more than the budget
+    data = encode(_random_image("F", 400, 300), "TIFF")
+    budget = intake.probe_image(data).decode_bytes - 1
+    loads: list[str] = []
+    original_load = ImageFile.ImageFile.load
+
+    def recording_load(self: ImageFile.ImageFile) -> object:
+        loads.append(self.format or "?")
+        return original_load(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", recording_load)
+    # When it is decoded / Then a 413-family error says how much and why, before any pixel
+    with pytest.raises(ImageTooLarge, match=r"TIFF \(F\) would take about \d+ MB") as caught:
+        decode_image(data, max_decode_bytes=budget)
+    assert caught.value.code == "image_too_large"
+    assert loads == []
+    # And one byte more budget decodes it
+    assert decode_image(data, max_decode_bytes=budget + 1).pixels.shape == (300, 400, 3)

@@ -105,3 +105,27 @@ def test_upload_settings() -> None:
 def test_bad_upload_settings_fail_with_a_message(env: dict[str, str]) -> None:
     with pytest.raises(ConfigError, match="Expected IMAGEREC_"):
         Settings.from_env(env)
+
+
+def test_request_and_server_limits_have_defaults_and_read_the_environment() -> None:
+    defaults = Settings.from_env({})
+    assert (defaults.max_images, defaults.max_request_pixels) == (16, 100_000_000)
+    assert defaults.max_decode_bytes == 320_000_000
+    assert (defaults.idle_timeout, defaults.header_timeout, defaults.body_timeout) == (15, 10, 60)
+    assert defaults.max_connections == 64
+    env = {
+        "IMAGEREC_MAX_IMAGES": "4",
+        "IMAGEREC_MAX_REQUEST_PIXELS": "1_000_000",
+        "IMAGEREC_MAX_DECODE_BYTES": "50000000",
+        "IMAGEREC_IDLE_TIMEOUT": "3",
+        "IMAGEREC_HEADER_TIMEOUT": "2",
+        "IMAGEREC_BODY_TIMEOUT": "9",
+        "IMAGEREC_MAX_CONNECTIONS": "8",
+    }
+    settings = Settings.from_env(env)
+    assert (settings.max_images, settings.max_request_pixels) == (4, 1_000_000)
+    assert settings.max_decode_bytes == 50_000_000
+    assert (settings.idle_timeout, settings.header_timeout, settings.body_timeout) == (3, 2, 9)
+    assert settings.max_connections == 8
+    with pytest.raises(ConfigError, match="IMAGEREC_MAX_IMAGES"):
+        Settings.from_env({"IMAGEREC_MAX_IMAGES": "0"})

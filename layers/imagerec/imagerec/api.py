@@ -35,9 +35,10 @@ from imagerec.errors import (
     InvalidInput,
     NotFound,
     TooLarge,
+    TooManyPixels,
     UnsupportedFormat,
 )
-from imagerec.intake import format_names, media_types
+from imagerec.intake import ImageHeader, format_names, media_types
 from imagerec.models import REGISTRY
 from imagerec.openapi import openapi_document
 from imagerec.settings import Settings
@@ -52,6 +53,7 @@ from imagerec.storage import (
 from imagerec.text import result_line
 from imagerec.uploads import (
     ClassifyRequest,
+    Upload,
     body_bytes,
     parse_classify_body,
     parse_form,
@@ -74,6 +76,8 @@ class ImageClassifier(Protocol):
     def runtime(self) -> str: ...
 
     def check_top_k(self, top_k: int) -> int: ...
+
+    def probe(self, data: bytes, *, max_bytes: int | None = ...) -> ImageHeader: ...
 
     def classify(
         self, data: bytes, top_k: int = 5, *, span: Span = ..., max_bytes: int | None = ...
@@ -227,12 +231,20 @@ class Api:
         event = self.app.current_event
         start = time.perf_counter()
         body = body_bytes(event.body, bool(event.is_base64_encoded))
-        request = parse_classify_body(event.headers.get("content-type"), body)
         query = event.query_string_parameters or {}
-        # Checked once, before any image: a bad top_k fails the request, not each file.
-        top_k = self.classifier.check_top_k(
-            parse_top_k(query.get("top_k", request.top_k), default=self.settings.default_top_k)
+        default = self.settings.default_top_k
+        # Checked once, before any image: a bad top_k fails the request, not each file. The
+        # query's first, so a bad one is a 400 whatever the body holds.
+        if "top_k" in query:
+            self.classifier.check_top_k(parse_top_k(query["top_k"], default=default))
+        request = parse_classify_body(
+            event.headers.get("content-type"), body, max_images=self.settings.max_images
         )
+        top_k = self.classifier.check_top_k(
+            parse_top_k(query.get("top_k", request.top_k), default=default)
+        )
+        # Every header read and the request's budget checked before any pixel is decoded.
+        admitted = self._admit(request.uploads)
         parse_ms = round((time.perf_counter() - start) * 1000, 3)
 
         if request.upload is not None or request.s3 is not None:
@@ -240,13 +252,17 @@ class Api:
             result["timing_ms"]["parse"] = parse_ms
             results = [result]
         elif not request.many:
+            if isinstance(admitted[0], ImagerecError):
+                raise admitted[0]
             result = self._classify_one(request.uploads[0].data, top_k).to_dict()
             result["timing_ms"]["parse"] = parse_ms
             results = [result]
         else:
             results = []
-            for upload in request.uploads:
+            for upload, header in zip(request.uploads, admitted, strict=True):
                 try:
+                    if isinstance(header, ImagerecError):
+                        raise header
                     item = self._classify_one(upload.data, top_k).to_dict()
                 except ImagerecError as error:
                     if http_status(error) >= HTTPStatus.INTERNAL_SERVER_ERROR:
@@ -273,6 +289,7 @@ class Api:
         if request.s3 is not None:
             start = time.perf_counter()
             data = self.s3.read(S3Reference.parse(request.s3))
+            self._admit_stored(data)
             result = self._classify_one(data, top_k, max_bytes=cap)
             result.timing_ms["fetch"] = round((time.perf_counter() - start) * 1000, 3)
             return result
@@ -281,6 +298,7 @@ class Api:
         data = self.uploads.fetch(upload_id)
         fetched = round((time.perf_counter() - start) * 1000, 3)
         try:
+            self._admit_stored(data)
             result = self._classify_one(data, top_k, max_bytes=cap)
         except ImagerecError as error:
             # A bad image stays bad: nothing to retry, so it goes too. Our own failure keeps
@@ -309,6 +327,37 @@ class Api:
         parts = parse_form(event.headers.get("content-type"), body)
         self.uploads.receive(upload_id, parts)
         return Response(HTTPStatus.NO_CONTENT, None, "")
+
+    def _admit(self, uploads: list[Upload]) -> list[ImageHeader | ImagerecError]:
+        """Each upload's header, or the client error that refuses it; the request is refused
+        whole (413 ``too_many_pixels``) when the images it would decode add up past the cap.
+        """
+        admitted: list[ImageHeader | ImagerecError] = []
+        for upload in uploads:
+            try:
+                admitted.append(self.classifier.probe(upload.data))
+            except ImagerecError as error:
+                if http_status(error) >= HTTPStatus.INTERNAL_SERVER_ERROR:
+                    raise
+                admitted.append(error)
+        self._check_request_pixels(
+            sum(h.decoded_pixels for h in admitted if isinstance(h, ImageHeader))
+        )
+        return admitted
+
+    def _check_request_pixels(self, total: int) -> None:
+        limit = self.settings.max_request_pixels
+        if total > limit:
+            raise TooManyPixels(
+                f"The images in this request would decode to {total / 1e6:.1f} megapixels; "
+                f"the limit is {limit / 1e6:.1f} megapixels per request."
+            )
+
+    def _admit_stored(self, data: bytes) -> None:
+        """A stored image's header, against the per-image limits (its byte cap the upload
+        cap) and the request's pixel budget, before any pixel is decoded."""
+        header = self.classifier.probe(data, max_bytes=self.settings.max_upload_bytes)
+        self._check_request_pixels(header.decoded_pixels)
 
     def health(self) -> Response[str]:
         classifier = self.classifier

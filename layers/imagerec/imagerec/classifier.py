@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from imagerec.errors import ConfigError, InvalidArgument, ModelNotBuilt
-from imagerec.intake import decode_image
+from imagerec.intake import ImageHeader, decode_image, probe_image
 from imagerec.models import (
     Artefact,
     build_artefact,
@@ -119,6 +119,7 @@ class Classifier:
             max_bytes=self.settings.max_bytes,
             max_pixels=self.settings.max_pixels,
             min_side=self.draft_min_side,
+            max_decode_bytes=self.settings.max_decode_bytes,
         )
         return preprocess(image.pixels, self.preprocessing)
 
@@ -130,6 +131,20 @@ class Classifier:
             raise InvalidArgument(f"Expected top_k between 1 and {limit}, received: {top_k}")
         return top_k
 
+    def probe(self, data: bytes, *, max_bytes: int | None = None) -> ImageHeader:
+        """An image's header, checked against every per-image limit, without decoding it.
+
+        ``max_bytes`` overrides the settings' cap for bytes that did not come in the request
+        body (an upload or an S3 object, capped by ``max_upload_bytes``).
+        """
+        return probe_image(
+            data,
+            max_bytes=max_bytes or self.settings.max_bytes,
+            max_pixels=self.settings.max_pixels,
+            min_side=self.draft_min_side,
+            max_decode_bytes=self.settings.max_decode_bytes,
+        )
+
     def classify(
         self,
         data: bytes,
@@ -138,11 +153,8 @@ class Classifier:
         span: Span = _no_span,
         max_bytes: int | None = None,
     ) -> Classification:
-        """Classify one image. ``span(name)`` wraps each stage, for tracing.
-
-        ``max_bytes`` overrides the settings' cap for bytes that did not come in the request
-        body (an upload or an S3 object, capped by ``max_upload_bytes``).
-        """
+        """Classify one image. ``span(name)`` wraps each stage, for tracing; ``max_bytes`` as
+        in :meth:`probe`."""
         top_k = self.check_top_k(top_k)
         start = time.perf_counter()
         with span("decode"):
@@ -151,6 +163,7 @@ class Classifier:
                 max_bytes=max_bytes or self.settings.max_bytes,
                 max_pixels=self.settings.max_pixels,
                 min_side=self.draft_min_side,
+                max_decode_bytes=self.settings.max_decode_bytes,
             )
         decoded = time.perf_counter()
         with span("preprocess"):

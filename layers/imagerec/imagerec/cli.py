@@ -15,7 +15,6 @@ from typing import Any
 
 from imagerec.errors import ConfigError, ImagerecError
 from imagerec.settings import Settings
-from imagerec.text import result_line
 
 
 def _quiet_powertools() -> None:
@@ -45,48 +44,43 @@ def _version() -> str:
         return "unknown"
 
 
-def _read(path: str) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except FileNotFoundError:
-        raise _FileProblem("file_not_found", "No such file.") from None
-    except IsADirectoryError:
-        raise _FileProblem("not_a_file", "This is a directory, not a file.") from None
-    except OSError as error:
-        raise _FileProblem("unreadable", error.strerror or str(error)) from None
-
-
-class _FileProblem(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
 def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
-    from imagerec.classifier import load_classifier
+    from imagerec.bulk import Options, run
 
-    # Never a build here: that can take minutes and the network; the error says how.
-    classifier = load_classifier(args.model, runtime=args.runtime, settings=settings, build=False)
-    # People read one line with the best label; --json matches the API's default.
-    wanted = args.top_k if args.top_k is not None else (5 if args.json else 1)
-    top_k = classifier.check_top_k(wanted)
-    failures = 0
-    for path in args.photos:
-        try:
-            record: dict[str, Any] = classifier.classify(_read(path), top_k).to_dict()
-        except (ImagerecError, _FileProblem) as error:
-            failures += 1
-            code = getattr(error, "code", "error")
-            message = getattr(error, "message", str(error))
-            record = {"error": {"code": code, "message": message}}
-        if args.json:
-            print(json.dumps({"filename": path, **record}), flush=True)
-        elif "error" in record:
-            print(result_line(record, path), file=sys.stderr, flush=True)
-        else:
-            print(result_line(record, path), flush=True)
-    return 1 if failures else 0
+    # People read one line with the best label; --json and --output records match the API's 5.
+    records = args.json or args.output
+    summary, _ = run(
+        Options(
+            paths=args.photos,
+            jobs=args.jobs,
+            top_k=args.top_k if args.top_k is not None else (5 if records else 1),
+            model=args.model,
+            runtime=args.runtime,
+            output=Path(args.output) if args.output else None,
+            resume=args.resume,
+            json=args.json,
+        ),
+        settings,
+    )
+    # The summary is for bulk runs (an output file, a folder) and for people at a terminal;
+    # `classify a.jpg b.jpg` in a script prints its lines and nothing else.
+    bulk = args.output or any(Path(path).is_dir() for path in args.photos)
+    many = summary.done + summary.failed + summary.skipped > 1
+    if bulk or (many and sys.stderr.isatty()):
+        print(summary.line(), file=sys.stderr, flush=True)
+    return 1 if summary.failed else 0
+
+
+def cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
+    from imagerec import cloudbatch
+
+    return cloudbatch.run(
+        args.url,
+        stack_name=args.stack or settings.stack_name,
+        top_k=args.top_k,
+        output=Path(args.output) if args.output else None,
+        wait_for_results=args.wait,
+    )
 
 
 def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
@@ -179,6 +173,10 @@ def cmd_invoke(args: argparse.Namespace, settings: Settings) -> int:
             failures += 1
             _error_line(path, f"not an API Gateway event: {error}")
             continue
+        except RecursionError:
+            failures += 1
+            _error_line(path, "not an API Gateway event: its JSON nests too deeply.")
+            continue
         response = handler(event, LocalContext())
         print(json.dumps(response), flush=True)
     return 1 if failures else 0
@@ -230,11 +228,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     classify = commands.add_parser(
         "classify",
-        help="classify image files, one line each",
+        help="classify image files and folders (walked recursively), one line each",
         description="One line per photo: '<file>: <label> (<score>%%)'. A file that fails is "
-        "one line on stderr; the rest go on, and the exit status is 1.",
+        "one line on stderr; the rest go on, and the exit status is 1. Folders are walked "
+        "recursively (hidden files skipped) by --jobs worker processes; --output writes one "
+        "record per file (.jsonl or .csv) and --resume skips the files already done.",
     )
-    classify.add_argument("photos", nargs="+", metavar="PHOTO", help="image files")
+    classify.add_argument("photos", nargs="+", metavar="PATH", help="image files or folders")
     classify.add_argument(
         "--top-k",
         "-k",
@@ -260,7 +260,59 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="one JSON object per line, with the API's fields and a filename",
     )
+    classify.add_argument(
+        "--jobs",
+        "-j",
+        type=int,
+        metavar="N",
+        help="worker processes, each with its own model (default: the cores this process has)",
+    )
+    classify.add_argument(
+        "--output",
+        "-o",
+        metavar="FILE",
+        help="write one record per file to FILE as it finishes: JSON lines (.jsonl) or CSV "
+        "(.csv) (default: none, lines on stdout)",
+    )
+    classify.add_argument(
+        "--resume",
+        action="store_true",
+        help="with --output: skip the files that already have a successful record in it",
+    )
     classify.set_defaults(run=cmd_classify)
+
+    batch = commands.add_parser(
+        "batch",
+        help="classify every image under s3://bucket/prefix on the deployed stack",
+        description="Starts the stack's Distributed Map state machine over the bucket and "
+        "prefix; with --wait or --output, follows it and writes one record per object, as "
+        "`imagerec classify --output` does (docs/bulk.md).",
+    )
+    batch.add_argument("url", metavar="s3://BUCKET/PREFIX")
+    batch.add_argument(
+        "--stack", metavar="NAME", help="the deployed stack (default: $AWS_SAM_STACK_NAME)"
+    )
+    batch.add_argument(
+        "--top-k",
+        "-k",
+        type=int,
+        default=5,
+        metavar="N",
+        help="labels per photo, 1-20 (default: 5)",
+    )
+    batch.add_argument(
+        "--output",
+        "-o",
+        metavar="FILE",
+        help="wait, then write one record per object to FILE, .jsonl or .csv (default: none)",
+    )
+    batch.add_argument(
+        "--wait",
+        action="store_true",
+        help="follow the run, then print one line per object (default: print the execution ARN "
+        "and return)",
+    )
+    batch.set_defaults(run=cmd_batch)
 
     models = commands.add_parser(
         "models", help="list the models", description="The models that can be built or are."

@@ -126,6 +126,14 @@ class ImageTooLarge(TooLarge):
     code = "image_too_large"
 
 
+class TooManyImages(TooLarge):
+    code = "too_many_images"
+
+
+class TooManyPixels(TooLarge):
+    code = "too_many_pixels"
+
+
 # --- client input: not a supported raster image (HTTP 415) ------------------------------
 
 

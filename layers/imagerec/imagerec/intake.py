@@ -7,8 +7,11 @@ decoded, and every failure surfaces as an :class:`~imagerec.errors.ImagerecError
 
 from __future__ import annotations
 
+import math
 import struct
 import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from io import BytesIO
 from typing import Final
@@ -24,7 +27,7 @@ from imagerec.errors import (
     PayloadTooLarge,
     UnsupportedFormat,
 )
-from imagerec.text import human_pixels, size_over_limit
+from imagerec.text import human_pixels, human_size, size_over_limit
 
 SUPPORTED_FORMATS: tuple[str, ...] = (
     "JPEG",
@@ -79,17 +82,12 @@ _PARSE_ERRORS: Final = (
 # BITMAPCOREHEADER, BITMAPINFOHEADER, its v2/v3 extensions, OS/2 v2, v4 and v5.
 _BMP_DIB_HEADER_SIZES: Final = frozenset({12, 40, 52, 56, 64, 108, 124})
 
-# EXIF Orientation → the transpose that shows the image upright (the table Pillow's
-# ImageOps.exif_transpose uses).
-_ORIENTATION_TRANSPOSE: Final = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
+# Pixels converted at a time: a few MB of temporaries, whatever the image's size or mode.
+_TILE_PIXELS: Final = 1 << 20
+# A tile's temporaries at their largest (a float tile as float32, a mask and float64).
+_TILE_BYTES: Final = 24 * _TILE_PIXELS
+# Bytes a pixel of Pillow's frame by mode; every other mode takes 4.
+_FRAME_BYTES: Final = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}
 
 # Modes Pillow converts to RGBA itself; anything carrying alpha goes through RGBA so it can
 # be composited over white.
@@ -133,6 +131,7 @@ pillow_heif.options.THUMBNAILS = False
 pillow_heif.options.DEPTH_IMAGES = False
 pillow_heif.options.AUX_IMAGES = False
 pillow_heif.register_heif_opener()
+_LIBHEIF_LIBAVIF: Final = frozenset({"HEIF", "AVIF"})
 
 
 @dataclass(frozen=True)
@@ -201,12 +200,85 @@ def _sniff_ftyp(head: bytes) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class ImageHeader:
+    """What an upload's header says, read without decoding a pixel.
+
+    ``decoded_pixels`` is what decoding will allocate: the declared size, or less for a
+    JPEG that will be decoded at 1/2, 1/4 or 1/8 scale (``min_side``).
+    """
+
+    format: str
+    width: int
+    height: int
+    mode: str
+    decoded_pixels: int
+    # The most memory decoding it takes, by :func:`decode_cost`.
+    decode_bytes: int
+
+
+def probe_image(
+    data: bytes,
+    *,
+    max_bytes: int = 10_000_000,
+    max_pixels: int = 40_000_000,
+    min_side: int | None = None,
+    max_decode_bytes: int | None = None,
+) -> ImageHeader:
+    """Read an upload's format and size, checking the same limits as :func:`decode_image`.
+
+    Cheap (headers only), so a request's whole budget can be checked before any decoding.
+    """
+    fmt = _check_payload(data, max_bytes, max_pixels, min_side)
+    with _opened(data, fmt, max_pixels, min_side) as (im, width, height):
+        return _header(im, fmt, width, height, max_decode_bytes)
+
+
+def decode_cost(im: Image.Image, fmt: str) -> int:
+    """The bytes decoding an opened (not loaded) image takes at its peak, from its header.
+
+    Pillow's frame (1, 2 or 4 bytes a pixel by mode) plus our 3-byte RGB result, plus what
+    the format's decoder holds beside the frame: libwebp a decoded RGBA frame and its copy
+    as ``bytes``; libtiff, for JPEG-compressed or YCbCr data, an RGBA block of rows. The
+    factors were measured (ru_maxrss) on 40 MP images of each kind; docs/api.md has them.
+    """
+    width, height = im.size
+    pixels = width * height
+    frame = _FRAME_BYTES.get(im.mode, 4)
+    extra = 0
+    if fmt == "WEBP":
+        extra = 8 * pixels
+    elif fmt in _LIBHEIF_LIBAVIF:
+        # libheif and libavif hold the decoded YCbCr planes and an interleaved RGB(A) copy
+        # beside Pillow's frame. Estimated from their buffers (not measured like the others).
+        extra = 6 * pixels
+    elif fmt == "TIFF":
+        tags = getattr(im, "tag_v2", {})
+        if tags.get(262) == 6 or tags.get(259) in (6, 7):  # YCbCr, or old/new JPEG
+            rows = tags.get(323) or tags.get(278) or height
+            extra = 4 * width * min(int(rows), height)
+    return pixels * (frame + 3) + extra + _TILE_BYTES
+
+
+def _header(
+    im: Image.Image, fmt: str, width: int, height: int, max_decode_bytes: int | None
+) -> ImageHeader:
+    cost = decode_cost(im, fmt)
+    if max_decode_bytes is not None and cost > max_decode_bytes:
+        raise ImageTooLarge(
+            f"Decoding this {human_pixels(width * height)} {fmt} ({im.mode}) would take about "
+            f"{human_size(cost)} of memory; the limit is {human_size(max_decode_bytes)}."
+        )
+    return ImageHeader(fmt, width, height, im.mode, im.size[0] * im.size[1], cost)
+
+
 def decode_image(
     data: bytes,
     *,
     max_bytes: int = 10_000_000,
     max_pixels: int = 40_000_000,
     min_side: int | None = None,
+    max_decode_bytes: int | None = None,
 ) -> DecodedImage:
     """Decode untrusted image bytes to an upright RGB array.
 
@@ -217,6 +289,8 @@ def decode_image(
             decoding, with :class:`ImageTooLarge`.
         min_side: If given, a JPEG may be decoded at 1/2, 1/4 or 1/8 scale in the DCT
             domain, keeping the shorter side at least ``min_side``. Other formats ignore it.
+        max_decode_bytes: Refuse, before decoding, an image whose decoding would take more
+            memory than this (:func:`decode_cost`), with :class:`ImageTooLarge`.
 
     Colour handling: transparency is composited over white; 16-bit greyscale is scaled by
     1/257; 32-bit integer greyscale is taken as 8-bit if it fits 0–255, as 16-bit if it
@@ -224,75 +298,107 @@ def decode_image(
     0–255 if it fits, else stretched min–max (NaN → 0). Only the first frame of an
     animation or multi-page file is used.
 
+    Memory: Pillow's frame (1, 2 or 4 bytes a pixel by mode) plus the 3-byte RGB result,
+    converted and turned upright tile by tile straight into the result, so no conversion
+    ever copies the whole frame (at most 7 bytes a decoded pixel, plus a ~1 MP tile).
+
     Raises:
         EmptyInput, PayloadTooLarge, UnsupportedFormat, ImageTooLarge, CorruptImage.
         ValueError: The keyword arguments themselves are invalid (a programming error).
     """
+    fmt = _check_payload(data, max_bytes, max_pixels, min_side)
+    with _opened(data, fmt, max_pixels, min_side) as (im, width, height):
+        _header(im, fmt, width, height, max_decode_bytes)
+        with _pillow_errors(max_pixels, fmt):
+            # Decode everything now: Pillow is lazy, and LOAD_TRUNCATED_IMAGES (left False)
+            # makes a short file raise here.
+            im.load()
+        # libheif has already applied HEIF's own irot/imir boxes (pillow-heif then resets
+        # the EXIF tag); the HEIF spec makes those boxes, not EXIF, the orientation, so EXIF
+        # is applied to every other format only.
+        orientation = 1 if fmt == "HEIF" else _orientation(im)
+        # Our own code from here on: a bug in it is a 500, never the client's corrupt_image.
+        pixels = _to_rgb_array(im, orientation)
+    if orientation >= 5:  # the user sees the declared width as the height
+        width, height = height, width
+    return DecodedImage(pixels=pixels, width=width, height=height, format=fmt)
+
+
+def _check_payload(data: bytes, max_bytes: int, max_pixels: int, min_side: int | None) -> str:
+    """Check the arguments and the bytes before Pillow sees them; return the format."""
     _check_positive("max_bytes", max_bytes)
     _check_positive("max_pixels", max_pixels)
     if min_side is not None:
         _check_positive("min_side", min_side)
-
     size = len(data)
     if size == 0:
         raise EmptyInput("The request contained no image data.")
     if size > max_bytes:
         shown, limit = size_over_limit(size, max_bytes)
         raise PayloadTooLarge(f"The file is {shown}; the limit is {limit}.")
-
     fmt = sniff_format(data)
     if fmt is None:
         looks_like = _describe_unsupported(data)
         detail = f" (looks like {looks_like})" if looks_like else ""
         raise UnsupportedFormat(f"The file is not a supported image{detail}. {_ACCEPTED}")
+    return fmt
 
-    # Pillow warns above Image.MAX_IMAGE_PIXELS (~89 MP) and raises above twice that, as a
-    # process-wide default. Our max_pixels is the limit that counts, so the warning is
-    # silenced here (not globally) and the error is mapped to ImageTooLarge below. So are
-    # Pillow's "corrupt tag" UserWarnings: they describe client bytes, and the outcome is
-    # reported anyway (CorruptImage, or a decoded image). Python 3.11's catch_warnings is
-    # not thread-safe: a race could at worst leave these "ignore" filters installed; a
-    # Lambda runtime serves one request per process at a time.
+
+@contextmanager
+def _pillow_errors(max_pixels: int, fmt: str) -> Iterator[None]:
+    """Map what Pillow raises on hostile bytes to our typed errors. Wraps Pillow calls only."""
+    try:
+        yield
+    except Image.DecompressionBombError as exc:
+        # Pillow's hard cap fired before ours (only if max_pixels > ~179 MP, or a GIF
+        # frame reaching past its declared screen).
+        limit = human_pixels(max_pixels)
+        raise ImageTooLarge(f"The image is too large; the limit is {limit}.") from exc
+    except _PARSE_ERRORS as exc:
+        raise CorruptImage(_CORRUPT) from exc
+    except RuntimeError as exc:
+        # pillow-heif and Pillow's AVIF plugin report every libheif/libavif failure as a
+        # RuntimeError, libheif's own size guard (about 1 gigapixel) included (found by the
+        # fuzz tests). For any other format it would be our bug: a 500, not corrupt_image.
+        if fmt not in _LIBHEIF_LIBAVIF:
+            raise
+        if "security limit" in str(exc).lower():
+            limit = human_pixels(max_pixels)
+            raise ImageTooLarge(f"The image is too large; the limit is {limit}.") from exc
+        raise CorruptImage(_CORRUPT) from exc
+
+
+@contextmanager
+def _opened(
+    data: bytes, fmt: str, max_pixels: int, min_side: int | None
+) -> Iterator[tuple[Image.Image, int, int]]:
+    """The image opened as ``fmt`` only, its declared size checked, a JPEG drafted; with
+    the declared width and height (a draft shrinks ``im.size``).
+
+    Pillow warns above Image.MAX_IMAGE_PIXELS (~89 MP) and raises above twice that, as a
+    process-wide default. Our max_pixels is the limit that counts, so the warning is
+    silenced here (not globally) and the error is mapped to ImageTooLarge. So are Pillow's
+    "corrupt tag" UserWarnings: they describe client bytes, and the outcome is reported
+    anyway (CorruptImage, or a decoded image). Python 3.11's catch_warnings is not
+    thread-safe: a race could at worst leave these "ignore" filters installed; a Lambda
+    runtime serves one request per process at a time.
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+        with _pillow_errors(max_pixels, fmt):
+            im = Image.open(BytesIO(data), formats=[fmt])
         try:
-            with Image.open(BytesIO(data), formats=[fmt]) as im:
-                width, height = im.size
-                _check_pixels(width, height, max_pixels)
-                if min_side is not None and fmt == "JPEG":
-                    # Shorter side is the same before and after EXIF rotation, so the
+            width, height = im.size
+            _check_pixels(width, height, max_pixels)
+            if min_side is not None and fmt == "JPEG":
+                with _pillow_errors(max_pixels, fmt):
+                    # The shorter side is the same before and after EXIF rotation, so the
                     # draft request need not know the orientation.
                     im.draft("RGB", (min_side, min_side))
-                # Decode everything now, inside the try: Pillow is lazy, and
-                # LOAD_TRUNCATED_IMAGES (left False) makes a short file raise here.
-                im.load()
-                # libheif has already applied HEIF's own irot/imir boxes (pillow-heif then
-                # resets the EXIF tag); the HEIF spec makes those boxes, not EXIF, the
-                # orientation, so EXIF is applied to every other format only.
-                upright, turned = (im, False) if fmt == "HEIF" else _apply_orientation(im)
-                pixels = _to_rgb_array(upright)
-        except Image.DecompressionBombError as exc:
-            # Pillow's hard cap fired before ours (only if max_pixels > ~179 MP, or a GIF
-            # frame reaching past its declared screen).
-            limit = human_pixels(max_pixels)
-            raise ImageTooLarge(f"The image is too large; the limit is {limit}.") from exc
-        except _PARSE_ERRORS as exc:
-            raise CorruptImage(_CORRUPT) from exc
-        except RuntimeError as exc:
-            # pillow-heif and Pillow's AVIF plugin report every libheif/libavif failure as
-            # a RuntimeError, libheif's own size guard (about 1 gigapixel) included (found
-            # by the fuzz tests). For any other format it would be our bug.
-            if fmt not in {"HEIF", "AVIF"}:
-                raise
-            if "security limit" in str(exc).lower():
-                limit = human_pixels(max_pixels)
-                raise ImageTooLarge(f"The image is too large; the limit is {limit}.") from exc
-            raise CorruptImage(_CORRUPT) from exc
-
-    if turned:  # EXIF 5–8: the user sees the declared width as the height
-        width, height = height, width
-    return DecodedImage(pixels=pixels, width=width, height=height, format=fmt)
+            yield im, width, height
+        finally:
+            im.close()
 
 
 def _check_positive(name: str, value: int) -> None:
@@ -310,77 +416,146 @@ def _check_pixels(width: int, height: int, max_pixels: int) -> None:
         )
 
 
-def _apply_orientation(im: Image.Image) -> tuple[Image.Image, bool]:
-    """Turn ``im`` upright per its EXIF (or XMP) Orientation; say whether it turned 90°.
+def _orientation(im: Image.Image) -> int:
+    """The EXIF (or XMP) Orientation, 1–8; 1 when absent or unreadable.
 
-    Equivalent to ``ImageOps.exif_transpose`` but without rewriting the metadata (we drop
-    it) and without copying when there is nothing to do. A broken EXIF block is ignored:
-    better an unrotated photo than a refused one.
+    A broken EXIF block is ignored: better an unrotated photo than a refused one.
     """
     try:
         orientation = im.getexif().get(ExifTags.Base.Orientation, 1)
     except _PARSE_ERRORS:
-        return im, False
-    method = _ORIENTATION_TRANSPOSE.get(orientation) if isinstance(orientation, int) else None
-    if method is None:
-        return im, False
-    return im.transpose(method), orientation >= 5
+        return 1
+    return orientation if isinstance(orientation, int) and 1 <= orientation <= 8 else 1
 
 
-def _to_rgb_array(im: Image.Image) -> np.ndarray:
-    """Convert any loaded Pillow image to a C-contiguous H×W×3 uint8 RGB array."""
+def _upright_view(out: np.ndarray, orientation: int) -> np.ndarray:
+    """The view of ``out`` (the upright result) in the stored image's own layout.
+
+    Writing stored pixel (x, y) to ``view[y, x]`` lands it where the EXIF Orientation says
+    it is shown, so turning the image upright costs no copy. (The same table Pillow's
+    ImageOps.exif_transpose uses, as numpy views.)
+    """
+    views: dict[int, Callable[[np.ndarray], np.ndarray]] = {
+        2: lambda o: o[:, ::-1],  # FLIP_LEFT_RIGHT
+        3: lambda o: o[::-1, ::-1],  # ROTATE_180
+        4: lambda o: o[::-1],  # FLIP_TOP_BOTTOM
+        5: lambda o: o.swapaxes(0, 1),  # TRANSPOSE
+        6: lambda o: np.rot90(o, 1),  # ROTATE_270
+        7: lambda o: o[::-1, ::-1].swapaxes(0, 1),  # TRANSVERSE
+        8: lambda o: np.rot90(o, -1),  # ROTATE_90
+    }
+    view = views.get(orientation)
+    return out if view is None else view(out)
+
+
+def _tiles(width: int, height: int) -> Iterator[tuple[int, int, int, int]]:
+    """Boxes of at most ``_TILE_PIXELS`` covering the image, row-major."""
+    tile_width = min(width, _TILE_PIXELS)
+    tile_height = max(1, _TILE_PIXELS // tile_width)
+    for top in range(0, height, tile_height):
+        for left in range(0, width, tile_width):
+            yield left, top, min(left + tile_width, width), min(top + tile_height, height)
+
+
+def _to_rgb_array(im: Image.Image, orientation: int = 1) -> np.ndarray:
+    """Convert a loaded Pillow image to a C-contiguous, read-only, upright H×W×3 uint8 array.
+
+    Tile by tile into the result: Pillow's own ``tobytes`` (behind ``np.asarray``) holds two
+    copies of its output at once, and a float frame converted whole needs several float64
+    copies, so a whole-frame conversion would cost many times the frame.
+    """
+    width, height = im.size
     mode = im.mode
-    if mode == "RGB" and "transparency" not in im.info:  # the common case: no extra copy
-        return np.asarray(im)
+    plain_rgb = mode == "RGB" and "transparency" not in im.info
+    if plain_rgb and orientation == 1 and width * height <= _TILE_PIXELS:
+        return np.asarray(im)  # the common case: one copy, as small as the photo
+    convert = _tile_converter(im)
+    shape = (width, height, 3) if orientation >= 5 else (height, width, 3)
+    out = np.empty(shape, dtype=np.uint8)
+    view = _upright_view(out, orientation)
+    for left, top, right, bottom in _tiles(width, height):
+        tile = convert(im.crop((left, top, right, bottom)))
+        target = view[top:bottom, left:right]
+        target[...] = tile[:, :, np.newaxis] if tile.ndim == 2 else tile
+    out.flags.writeable = False
+    return out
+
+
+def _tile_converter(im: Image.Image) -> Callable[[Image.Image], np.ndarray]:
+    """How to turn one tile of ``im`` into uint8 grey (H×W) or RGB (H×W×3) pixels."""
+    mode = im.mode
+    if mode == "RGB" and "transparency" not in im.info:
+        return np.asarray
+    if mode == "L" and "transparency" not in im.info:
+        return np.asarray
     if mode in _SIXTEEN_BIT_MODES:
-        # Pillow's convert("RGB") clips 16-bit values at 255; scale instead, rounding.
-        wide = np.asarray(im).astype(np.uint32)
-        grey = ((wide + 128) // 257).astype(np.uint8)
         key = im.info.get("transparency")
-        if isinstance(key, int):  # 16-bit PNG tRNS: one fully transparent grey level
-            grey[wide == key] = 255
-        return _grey_to_rgb(grey)
+        return lambda tile: _sixteen_to_uint8(np.asarray(tile), key)
     if mode == "I":
-        return _grey_to_rgb(_int_to_uint8(np.asarray(im)))
+        low, high = _extrema(im, finite=False)
+        return lambda tile: _int_to_uint8(np.asarray(tile), low, high)
     if mode == "F":
-        return _grey_to_rgb(_float_to_uint8(np.asarray(im)))
+        low, high = _extrema(im, finite=True)
+        return lambda tile: _float_to_uint8(np.asarray(tile), low, high)
     if mode in _ALPHA_MODES or "transparency" in im.info:
-        rgba = im.convert("RGBA")
-        flat = Image.new("RGB", rgba.size, (255, 255, 255))
-        flat.paste(rgba, (0, 0), rgba)  # the RGBA image's own alpha is the mask
-        return np.asarray(flat)
-    # 1, L, P, CMYK, YCbCr, LAB, HSV, RGBX: Pillow's own conversions are right for these.
+        return _over_white
+    # 1, P, CMYK, YCbCr, LAB, HSV, RGBX: Pillow's own conversions are right for these.
     try:
-        return np.asarray(im.convert("RGB"))
+        im.crop((0, 0, 1, 1)).convert("RGB")
     except ValueError as exc:
         raise UnsupportedFormat(
             f"The image uses a colour mode ({mode}) that cannot be converted. {_ACCEPTED}"
         ) from exc
+    return lambda tile: np.asarray(tile.convert("RGB"))
 
 
-def _grey_to_rgb(grey: np.ndarray) -> np.ndarray:
-    return np.repeat(grey[:, :, np.newaxis], 3, axis=2)
+def _over_white(tile: Image.Image) -> np.ndarray:
+    rgba = tile.convert("RGBA")
+    flat = Image.new("RGB", rgba.size, (255, 255, 255))
+    flat.paste(rgba, (0, 0), rgba)  # the RGBA image's own alpha is the mask
+    return np.asarray(flat)
 
 
-def _int_to_uint8(values: np.ndarray) -> np.ndarray:
+def _extrema(im: Image.Image, *, finite: bool) -> tuple[float, float]:
+    """Min and max of a one-channel image, a tile at a time; with ``finite``, NaN and ±inf
+    count as 0 (``(nan, nan)`` when nothing is finite)."""
+    low, high = math.inf, -math.inf
+    for box in _tiles(*im.size):
+        values = np.asarray(im.crop(box))
+        if finite:
+            good = np.isfinite(values)
+            if not good.all():
+                low, high = min(low, 0.0), max(high, 0.0)
+                values = values[good]
+            if values.size == 0:
+                continue
+        low, high = min(low, float(values.min())), max(high, float(values.max()))
+    return (low, high) if low <= high else (math.nan, math.nan)
+
+
+def _sixteen_to_uint8(values: np.ndarray, key: object) -> np.ndarray:
+    # Pillow's convert("RGB") clips 16-bit values at 255; scale instead, rounding.
+    wide = values.astype(np.uint32)
+    grey = ((wide + 128) // 257).astype(np.uint8)
+    if isinstance(key, int):  # 16-bit PNG tRNS: one fully transparent grey level
+        grey[wide == key] = 255
+    return grey
+
+
+def _int_to_uint8(values: np.ndarray, low: float, high: float) -> np.ndarray:
     """32-bit integer greyscale: 8-bit or 16-bit data in an ``I`` image, else min–max."""
-    if values.size == 0:
-        return values.astype(np.uint8)
-    low, high = int(values.min()), int(values.max())
     if low >= 0 and high <= 255:
         return values.astype(np.uint8)
     if low >= 0 and high <= 65535:
         return ((values.astype(np.int64) + 128) // 257).astype(np.uint8)
-    return _stretch(values.astype(np.float64), float(low), float(high))
+    return _stretch(values.astype(np.float64), low, high)
 
 
-def _float_to_uint8(values: np.ndarray) -> np.ndarray:
+def _float_to_uint8(values: np.ndarray, low: float, high: float) -> np.ndarray:
     """Float greyscale: 0–1 (the usual float convention), else 0–255, else min–max."""
-    finite = np.isfinite(values)
-    if not finite.any():
+    if math.isnan(low):  # nothing finite anywhere in the image
         return np.zeros(values.shape, dtype=np.uint8)
-    data = np.where(finite, values, 0.0).astype(np.float64)
-    low, high = float(data.min()), float(data.max())
+    data = np.where(np.isfinite(values), values, 0.0).astype(np.float64)
     if low >= 0.0 and high <= 1.0:
         return np.rint(data * 255.0).astype(np.uint8)
     if low >= 0.0 and high <= 255.0:

@@ -1,11 +1,53 @@
-"""The OpenAPI 3.1 description of the HTTP API, served at ``GET /api/openapi.json``."""
+"""The OpenAPI 3.1 description of the HTTP API, served at ``GET /api/openapi.json``.
+
+It is the contract a machine checks: every route (this one included), every request shape
+the parser accepts with its limits, and every error. An integration test runs schemathesis
+against ``imagerec serve`` with it and fails on any 5xx or any answer it does not describe.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from imagerec import uploads
 from imagerec.settings import Settings
 from imagerec.text import human_pixels, human_size
+
+ERROR_CODES: tuple[str, ...] = (
+    "empty_body",
+    "corrupt_image",
+    "invalid_argument",
+    "invalid_base64",
+    "invalid_json",
+    "invalid_multipart",
+    "missing_image",
+    "payload_too_large",
+    "image_too_large",
+    "too_many_images",
+    "too_many_pixels",
+    "unsupported_format",
+    "invalid_upload_id",
+    "invalid_upload_form",
+    "invalid_s3_reference",
+    "upload_form_rejected",
+    "bucket_not_allowed",
+    "s3_access_denied",
+    "upload_not_found",
+    "s3_object_not_found",
+    "uploads_unavailable",
+    "upload_expired",
+    "not_found",
+    "method_not_allowed",
+    "bad_request",
+    "request_timeout",
+    "uri_too_long",
+    "headers_too_large",
+    "not_implemented",
+    "http_version_not_supported",
+    "server_busy",
+    "internal_error",
+)
+IMAGE_FIELDS: tuple[str, ...] = tuple(sorted(uploads.IMAGE_FIELDS))
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -20,18 +62,52 @@ def _ok(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+# Answers any route can give: the local server's own refusals and our failures.
+_COMMON_ERRORS: dict[str, Any] = {
+    "400": _error("A malformed request: framing, request line or headers"),
+    "405": _error("Another method is allowed on this route (the Allow header lists it)"),
+    "408": _error("`imagerec serve` only: the request's headers or body came too slowly"),
+    "431": _error("`imagerec serve` only: request headers too large"),
+    "500": _error("Our failure; carries a request id, never a stack trace"),
+    "503": _error("`imagerec serve` only: too many open connections or waiting uploads"),
+}
+
+
 def openapi_document(settings: Settings) -> dict[str, Any]:
     size, pixels = human_size(settings.max_bytes), human_pixels(settings.max_pixels)
     upload = human_size(settings.max_upload_bytes)
+    request_pixels = human_pixels(settings.max_request_pixels)
+    decode_size = human_size(settings.max_decode_bytes)
+    images = settings.max_images
     number = {"type": "number"}
     integer = {"type": "integer"}
     string = {"type": "string"}
+    top_k_number = {
+        **integer,
+        "minimum": 1,
+        "maximum": settings.max_top_k,
+        "default": settings.default_top_k,
+    }
+    # As text (a query or form field): ASCII digits only, whatever int() would take.
+    top_k_text = {**string, "pattern": "^[0-9]{1,9}$"}
+    base64_image = {
+        **string,
+        "minLength": 1,
+        "contentEncoding": "base64",
+        "description": "Standard or URL-safe base64, padding optional; a data: URL prefix is "
+        "accepted.",
+    }
+    named_image = {
+        "type": "object",
+        "required": ["data"],
+        "properties": {"filename": string, "data": base64_image, "image": base64_image},
+    }
     schemas: dict[str, Any] = {
         "Prediction": {
             "type": "object",
             "required": ["index", "label", "score"],
             "properties": {
-                "index": {**integer, "description": "ImageNet class index"},
+                "index": {**integer, "minimum": 0, "description": "ImageNet class index"},
                 "label": string,
                 "score": {**number, "minimum": 0, "maximum": 1},
             },
@@ -42,12 +118,23 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
             "properties": {
                 "model": {
                     "type": "object",
+                    "required": ["name", "runtime"],
                     "properties": {"name": string, "runtime": string},
                 },
-                "predictions": {"type": "array", "items": _ref("Prediction")},
+                "predictions": {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": settings.max_top_k,
+                    "items": _ref("Prediction"),
+                },
                 "image": {
                     "type": "object",
-                    "properties": {"width": integer, "height": integer, "format": string},
+                    "required": ["width", "height", "format"],
+                    "properties": {
+                        "width": {**integer, "minimum": 1},
+                        "height": {**integer, "minimum": 1},
+                        "format": {"enum": ["JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF"]},
+                    },
                 },
                 "timing_ms": {"type": "object", "additionalProperties": number},
                 "filename": {"type": ["string", "null"]},
@@ -59,6 +146,8 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
             "properties": {
                 "results": {
                     "type": "array",
+                    "minItems": 1,
+                    "maxItems": images,
                     "items": {"oneOf": [_ref("Classification"), _ref("Error")]},
                 }
             },
@@ -71,64 +160,85 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                     "type": "object",
                     "required": ["code", "message"],
                     "properties": {
-                        "code": {
-                            **string,
-                            "examples": [
-                                "empty_body",
-                                "corrupt_image",
-                                "invalid_argument",
-                                "invalid_base64",
-                                "invalid_json",
-                                "invalid_multipart",
-                                "missing_image",
-                                "payload_too_large",
-                                "image_too_large",
-                                "unsupported_format",
-                                "invalid_upload_id",
-                                "invalid_upload_form",
-                                "invalid_s3_reference",
-                                "upload_form_rejected",
-                                "bucket_not_allowed",
-                                "s3_access_denied",
-                                "upload_not_found",
-                                "s3_object_not_found",
-                                "uploads_unavailable",
-                                "upload_expired",
-                                "not_found",
-                                "method_not_allowed",
-                                "internal_error",
-                            ],
-                        },
+                        "code": {"enum": list(ERROR_CODES)},
                         "message": string,
                         "request_id": string,
-                        "filename": string,
                     },
-                }
+                },
+                "filename": {"type": ["string", "null"]},
             },
         },
+        "ClassifyJson": {
+            "description": f'One image as "image", or 1-{images} as "images" (several answer '
+            '{"results": [...]}); or one stored image, as "upload" or "s3".',
+            "oneOf": [
+                {
+                    "type": "object",
+                    "required": ["image"],
+                    "not": {"required": ["images"]},
+                    "properties": {
+                        "image": {"oneOf": [base64_image, named_image]},
+                        "top_k": {"oneOf": [top_k_number, top_k_text]},
+                    },
+                },
+                {
+                    "type": "object",
+                    "required": ["images"],
+                    "properties": {
+                        "images": {
+                            "type": "array",
+                            "minItems": 1,
+                            "maxItems": images,
+                            "items": {"oneOf": [base64_image, named_image]},
+                        },
+                        "top_k": {"oneOf": [top_k_number, top_k_text]},
+                    },
+                },
+                {
+                    "type": "object",
+                    "required": ["upload"],
+                    "properties": {
+                        "upload": {**string, "pattern": "^[0-9a-f]{32}$"},
+                        "top_k": {"oneOf": [top_k_number, top_k_text]},
+                    },
+                },
+                {
+                    "type": "object",
+                    "required": ["s3"],
+                    "properties": {
+                        "s3": {
+                            "type": "object",
+                            "required": ["bucket", "key"],
+                            "properties": {"bucket": string, "key": string, "version": string},
+                        },
+                        "top_k": {"oneOf": [top_k_number, top_k_text]},
+                    },
+                },
+            ],
+        },
     }
-    binary = {"schema": {"type": "string", "format": "binary"}}
+    file = {**string, "format": "binary", "maxLength": settings.max_bytes}
+    form_files = {"type": "array", "maxItems": images, "items": file}
+    binary = {"schema": file}
     classify = {
         "summary": "What is in this photo?",
         "description": (
-            "Send one image as the raw body, several as multipart/form-data (field `image`), "
-            'or base64 in JSON; or name it in JSON: `{"upload": id}` after `POST /api/uploads`, '
-            'or `{"s3": {"bucket", "key", "version"}}` in a bucket the operator allows. '
-            "JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC/HEIF and AVIF are accepted, whatever the "
-            f"Content-Type says; up to {size} in the body ({upload} by upload or "
-            f"S3 reference) and {pixels} per image. "
+            "Send one image as the raw body, one or several as multipart/form-data (file "
+            f"fields {', '.join(IMAGE_FIELDS)}; file names in UTF-8 or RFC 8187 "
+            '`filename*=`), or base64 in JSON; or name it in JSON: `{"upload": id}` after '
+            '`POST /api/uploads`, or `{"s3": {"bucket", "key", "version"}}` in a bucket the '
+            "operator allows. JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC/HEIF and AVIF are "
+            f"accepted, whatever the Content-Type says; up to {size} in the body ({upload} by "
+            f"upload or S3 reference) and {pixels} per image, {decode_size} of memory to "
+            f"decode one, {images} images and {request_pixels} decoded per request. "
             "`Accept: text/plain` answers one line per image."
         ),
         "parameters": [
             {
                 "name": "top_k",
                 "in": "query",
-                "schema": {
-                    **integer,
-                    "minimum": 1,
-                    "maximum": settings.max_top_k,
-                    "default": settings.default_top_k,
-                },
+                "description": "Labels per image, in ASCII digits; wins over a body's top_k.",
+                "schema": top_k_number,
             }
         ],
         "requestBody": {
@@ -140,34 +250,12 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                     "schema": {
                         "type": "object",
                         "properties": {
-                            "image": {
-                                "type": "array",
-                                "items": {"type": "string", "format": "binary"},
-                            },
-                            "top_k": integer,
+                            **dict.fromkeys(IMAGE_FIELDS, form_files),
+                            "top_k": top_k_text,
                         },
                     }
                 },
-                "application/json": {
-                    "schema": {
-                        "type": "object",
-                        "description": "Exactly one of image, images, upload or s3.",
-                        "properties": {
-                            "image": {**string, "contentEncoding": "base64"},
-                            "images": {
-                                "type": "array",
-                                "items": {**string, "contentEncoding": "base64"},
-                            },
-                            "upload": {**string, "pattern": "^[0-9a-f]{32}$"},
-                            "s3": {
-                                "type": "object",
-                                "required": ["bucket", "key"],
-                                "properties": {"bucket": string, "key": string, "version": string},
-                            },
-                            "top_k": integer,
-                        },
-                    }
-                },
+                "application/json": {"schema": _ref("ClassifyJson")},
             },
         },
         "responses": {
@@ -180,19 +268,23 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                     "text/plain": {"schema": string},
                 },
             },
+            **_COMMON_ERRORS,
             "400": _error("Empty, corrupt or malformed input, or a bad top_k"),
             "403": _error("An S3 bucket the operator does not allow, or S3 denied the read"),
             "404": _error("No such upload (never uploaded, or already classified) or object"),
             "410": _error("The upload is over a day old"),
-            "413": _error(f"Over {size} ({upload} stored) or {pixels}"),
+            "413": _error(
+                f"Over {size} ({upload} stored), {pixels} or {decode_size} to decode per image, "
+                f"or over {images} images or {request_pixels} per request"
+            ),
             "415": _error("Not a supported raster image"),
-            "500": _error("Our failure; carries a request id"),
         },
     }
     status_schema = {
         "type": "object",
+        "required": ["status", "model", "runtime", "warm"],
         "properties": {
-            "status": string,
+            "status": {"const": "ok"},
             "model": string,
             "runtime": string,
             "warm": {"type": "boolean"},
@@ -215,12 +307,37 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
             "max_bytes": integer,
         },
     }
+    models_schema = {
+        "type": "object",
+        "required": ["default", "models", "buildable"],
+        "properties": {
+            "default": string,
+            "models": {"type": "array", "items": {"type": "object"}},
+            "buildable": {"type": "array", "items": string},
+        },
+    }
+    document_schema = {
+        "type": "object",
+        "required": ["openapi", "info", "paths"],
+        "properties": {"openapi": string, "info": {"type": "object"}, "paths": {"type": "object"}},
+    }
+
+    def get(operation_id: str, summary: str, schema: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "get": {
+                "operationId": operation_id,
+                "summary": summary,
+                "responses": {"200": _ok(schema), **_COMMON_ERRORS},
+            }
+        }
+
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "imagerec",
             "version": "1.0.0",
-            "description": "Serverless image recognition: photo in, ImageNet labels out.",
+            "description": "Serverless image recognition: photo in, ImageNet labels out. "
+            "Every error is JSON in the Error shape.",
         },
         "paths": {
             "/api/classify": {"post": {**classify, "operationId": "classify"}},
@@ -258,27 +375,11 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                     },
                 }
             },
-            "/api/health": {
-                "get": {
-                    "operationId": "health",
-                    "summary": "Liveness, model and warmth",
-                    "responses": {"200": _ok(status_schema)},
-                }
-            },
-            "/api/models": {
-                "get": {
-                    "operationId": "models",
-                    "summary": "The served model: input, labels, preprocessing, top-1, latency",
-                    "responses": {"200": _ok({"type": "object"})},
-                }
-            },
-            "/api/openapi.json": {
-                "get": {
-                    "operationId": "openapi",
-                    "summary": "This document",
-                    "responses": {"200": _ok({"type": "object"})},
-                }
-            },
+            "/api/health": get("health", "Liveness, model and warmth", status_schema),
+            "/api/models": get(
+                "models", "The served model: input size, labels, preprocessing", models_schema
+            ),
+            "/api/openapi.json": get("openapi", "This document", document_schema),
         },
         "components": {"schemas": schemas},
     }

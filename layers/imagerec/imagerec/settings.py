@@ -84,6 +84,15 @@ class Settings:
     threads: int = field(default_factory=lambda: default_threads(os.environ))
     max_bytes: int = 10_000_000
     max_pixels: int = 40_000_000
+    # Bounded work per request: images, pixels decoded in all, memory to decode one image.
+    max_images: int = 16
+    max_request_pixels: int = 100_000_000
+    max_decode_bytes: int = 320_000_000
+    # `imagerec serve` against slow and idle clients (seconds), and its open connections.
+    idle_timeout: int = 15
+    header_timeout: int = 10
+    body_timeout: int = 60
+    max_connections: int = 64
     default_top_k: int = 5
     max_top_k: int = 20
     cache_dir: Path = field(default_factory=lambda: default_cache_dir(os.environ))
@@ -103,6 +112,8 @@ class Settings:
     upload_bucket: str | None = None
     readable_buckets: tuple[str, ...] = ()
     s3_endpoint_url: str | None = None
+    # The deployed stack `imagerec batch` drives (SAM's convention for tests and scripts).
+    stack_name: str | None = None
 
     @property
     def max_body_bytes(self) -> int:
@@ -141,6 +152,13 @@ class Settings:
             threads=_int(env, "IMAGEREC_THREADS", default_threads(env)),
             max_bytes=_int(env, "IMAGEREC_MAX_BYTES", cls.max_bytes),
             max_pixels=_int(env, "IMAGEREC_MAX_PIXELS", cls.max_pixels),
+            max_images=_int(env, "IMAGEREC_MAX_IMAGES", cls.max_images),
+            max_request_pixels=_int(env, "IMAGEREC_MAX_REQUEST_PIXELS", cls.max_request_pixels),
+            max_decode_bytes=_int(env, "IMAGEREC_MAX_DECODE_BYTES", cls.max_decode_bytes),
+            idle_timeout=_int(env, "IMAGEREC_IDLE_TIMEOUT", cls.idle_timeout),
+            header_timeout=_int(env, "IMAGEREC_HEADER_TIMEOUT", cls.header_timeout),
+            body_timeout=_int(env, "IMAGEREC_BODY_TIMEOUT", cls.body_timeout),
+            max_connections=_int(env, "IMAGEREC_MAX_CONNECTIONS", cls.max_connections),
             cache_dir=Path(cache) if cache else default_cache_dir(env),
             labels_file=Path(labels) if labels else None,
             site_dir=Path(site) if site else None,
@@ -152,6 +170,7 @@ class Settings:
             upload_bucket=_bucket(env, "IMAGEREC_UPLOAD_BUCKET"),
             readable_buckets=_buckets(env, "IMAGEREC_READABLE_BUCKETS"),
             s3_endpoint_url=_optional(env, "IMAGEREC_S3_ENDPOINT_URL"),
+            stack_name=env.get("AWS_SAM_STACK_NAME", "").strip() or None,
         )
         given = {key: value for key, value in overrides.items() if value is not None}
         return replace(settings, **given) if given else settings  # type: ignore[arg-type]

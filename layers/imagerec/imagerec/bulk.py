@@ -1,0 +1,458 @@
+"""Bulk classification on one machine: walk paths, classify in worker processes, write records.
+
+``imagerec classify PATH... [--jobs N] [--output FILE] [--resume]`` is a thin layer over
+:func:`run`. A record is the API's per-file shape: ``{"filename": ..., **Classification}`` on
+success, ``{"filename": ..., "error": {"code", "message"}}`` on failure, so a JSON-lines output
+file, ``--json`` and the cloud batch (``imagerec batch``) all read the same way.
+
+Workers are separate processes (``spawn``: a fresh interpreter each, nothing inherited from a
+parent that may hold a model), each with ``cores // jobs`` inference threads, so N workers do
+not fight over the same cores. Records come back in input order, whatever the worker count,
+which makes two runs' outputs diffable.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import multiprocessing
+import os
+import sys
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+from imagerec.classifier import Classifier, load_classifier
+from imagerec.errors import ImagerecError, InvalidArgument, PayloadTooLarge
+from imagerec.settings import Settings
+from imagerec.text import result_line, size_over_limit
+
+Record = dict[str, Any]
+
+CSV_COLUMNS = ("filename", "label", "score", "top_k", "error_code", "error_message")
+OUTPUT_FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv"}
+
+
+# --- records -------------------------------------------------------------------------------
+
+
+def error_record(filename: str, code: str, message: str) -> Record:
+    return {"filename": filename, "error": {"code": code, "message": message}}
+
+
+def succeeded(record: Record) -> bool:
+    return "error" not in record and bool(record.get("predictions"))
+
+
+def text_line(record: Record) -> str:
+    """One line per file, as the API's text/plain answer: ``name: label (94.5%)``, or
+    ``name: error: <message>``."""
+    return result_line(record, record["filename"])
+
+
+def csv_row(record: Record) -> dict[str, str]:
+    if "error" in record:
+        error = record["error"]
+        return {
+            "filename": record["filename"],
+            "label": "",
+            "score": "",
+            "top_k": "",
+            "error_code": error["code"],
+            "error_message": error["message"],
+        }
+    predictions = record["predictions"]
+    return {
+        "filename": record["filename"],
+        "label": predictions[0]["label"],
+        "score": f"{predictions[0]['score']:.6f}",
+        "top_k": json.dumps(predictions, separators=(",", ":")),
+        "error_code": "",
+        "error_message": "",
+    }
+
+
+def record_from_csv(row: dict[str, str]) -> Record:
+    if row.get("error_code"):
+        return error_record(row["filename"], row["error_code"], row.get("error_message", ""))
+    return {"filename": row["filename"], "predictions": json.loads(row["top_k"] or "[]")}
+
+
+# --- output files ----------------------------------------------------------------------------
+
+
+def output_format(path: Path) -> str:
+    fmt = OUTPUT_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise InvalidArgument(
+            f"Expected an output file ending in .jsonl or .csv, received: {str(path)!r}"
+        )
+    return fmt
+
+
+class RecordWriter(Protocol):
+    def write(self, record: Record) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class JsonlWriter:
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+
+    def write(self, record: Record) -> None:
+        # One flushed line per record: an interrupted run leaves every finished file on disk.
+        self._stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._stream.flush()
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+class CsvWriter:
+    def __init__(self, stream: IO[str], *, header: bool) -> None:
+        self._stream = stream
+        self._writer = csv.DictWriter(stream, fieldnames=CSV_COLUMNS, lineterminator="\n")
+        if header:
+            self._writer.writeheader()
+
+    def write(self, record: Record) -> None:
+        self._writer.writerow(csv_row(record))
+        self._stream.flush()
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+def open_writer(path: Path, *, append: bool = False) -> RecordWriter:
+    fmt = output_format(path)
+    fresh = not append or not path.exists() or path.stat().st_size == 0
+    stream = path.open("a" if append else "w", encoding="utf-8", newline="")
+    if fmt == "csv":
+        return CsvWriter(stream, header=fresh)
+    return JsonlWriter(stream)
+
+
+def read_records(path: Path) -> Iterator[Record]:
+    """The records of an earlier output file; a line cut short by a crash is skipped."""
+    if not path.exists():
+        return
+    with path.open(encoding="utf-8", newline="") as stream:
+        if output_format(path) == "csv":
+            for row in csv.DictReader(stream):
+                try:
+                    yield record_from_csv(row)
+                except (KeyError, TypeError, ValueError):
+                    continue
+            return
+        for line in stream:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and isinstance(record.get("filename"), str):
+                yield record
+
+
+def compact_for_resume(path: Path) -> set[str]:
+    """Keep only the successful records of ``path`` (one per file) and return their names.
+
+    Failed records are dropped because their files are retried, so the finished output still
+    has exactly one record per file. The file is rewritten through a temporary file and an
+    atomic rename, so a crash here loses nothing.
+    """
+    kept: dict[str, Record] = {}
+    for record in read_records(path):
+        if succeeded(record):
+            kept[record["filename"]] = record
+    if path.exists():
+        temporary = path.with_name(f".resume-{path.name}")
+        writer = open_writer(temporary)
+        try:
+            for record in kept.values():
+                writer.write(record)
+        finally:
+            writer.close()
+        temporary.replace(path)
+    return set(kept)
+
+
+# --- walking ---------------------------------------------------------------------------------
+
+
+def is_hidden(name: str) -> bool:
+    return name.startswith(".")
+
+
+def _is_excluded(path: Path, excluded: Path | None) -> bool:
+    # Names first: resolving every path of a large tree would cost a syscall per file.
+    return excluded is not None and path.name == excluded.name and path.resolve() == excluded
+
+
+def walk(paths: Iterable[str], *, exclude: Path | None = None) -> list[str]:
+    """Every file to classify, in a stable order.
+
+    A folder is walked recursively, its files sorted by path, skipping hidden files and
+    folders (and the output file, should it be inside); symlinked folders are not followed,
+    so a loop cannot trap the walk. Anything else named on the command line is kept as given, so a
+    missing file becomes an error record rather than vanishing.
+    """
+    excluded = exclude.resolve() if exclude is not None else None
+    found: list[str] = []
+    for given in paths:
+        if not Path(given).is_dir():
+            found.append(os.path.normpath(given))
+            continue
+        inside: list[Path] = []
+        for folder, folders, files in os.walk(given):
+            folders[:] = [name for name in folders if not is_hidden(name)]
+            for name in files:
+                path = Path(folder, name)
+                if is_hidden(name) or _is_excluded(path, excluded):
+                    continue
+                inside.append(path)
+        # Sorted by path components, as `find | sort` would list them.
+        found.extend(os.path.normpath(path) for path in sorted(inside, key=lambda p: p.parts))
+    return found
+
+
+# --- classifying one file ----------------------------------------------------------------------
+
+
+def payload_too_large(size: int, max_bytes: int) -> PayloadTooLarge:
+    """The error intake gives for a file over the limit, before any byte is read."""
+    shown, limit = size_over_limit(size, max_bytes)
+    return PayloadTooLarge(f"The file is {shown}; the limit is {limit}.")
+
+
+def _read(path: str, max_bytes: int) -> bytes:
+    # The size is checked before reading, so a huge file is refused without loading it.
+    try:
+        size = Path(path).stat().st_size
+        if Path(path).is_dir():
+            raise _FileProblem("not_a_file", "This is a directory, not a file.")
+        if size > max_bytes:
+            raise payload_too_large(size, max_bytes)
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise _FileProblem("file_not_found", "No such file.") from None
+    except IsADirectoryError:
+        raise _FileProblem("not_a_file", "This is a directory, not a file.") from None
+    except PermissionError:
+        raise _FileProblem("unreadable", "Permission denied.") from None
+    except OSError as error:
+        raise _FileProblem("unreadable", error.strerror or type(error).__name__) from None
+
+
+class _FileProblem(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def classify_file(classifier: Classifier, path: str, top_k: int) -> Record:
+    """One file's record: its classification, or the typed error that stopped it."""
+    try:
+        data = _read(path, classifier.settings.max_bytes)
+        result = classifier.classify(data, top_k)
+    except (ImagerecError, _FileProblem) as error:
+        return error_record(path, error.code, error.message)
+    return {"filename": path, **result.to_dict()}
+
+
+# --- the worker pool ---------------------------------------------------------------------------
+
+_worker: tuple[Classifier, int] | None = None
+
+
+def _start_worker(settings: Settings, top_k: int) -> None:
+    global _worker  # one classifier per worker process, loaded once
+    # The parent built the model before starting workers; a worker never builds.
+    _worker = (load_classifier(settings=settings, build=False), top_k)
+
+
+def _work(path: str) -> Record:
+    assert _worker is not None, "the pool initializer did not run"
+    classifier, top_k = _worker
+    return classify_file(classifier, path, top_k)
+
+
+def available_cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def classify_paths(
+    paths: Sequence[str],
+    settings: Settings,
+    *,
+    jobs: int,
+    top_k: int = 5,
+    model: str | None = None,
+    runtime: str | None = None,
+) -> Iterator[Record]:
+    """Classify every path; the records come in input order.
+
+    ``jobs`` 1 classifies in this process with all of ``settings.threads``; more start that
+    many worker processes, each with its share of the threads (``Settings.per_worker``). The
+    model is loaded (and built, if missing) before this returns, so a bad model name, runtime
+    or top_k fails here, once, before any worker starts or any output is written.
+    """
+    if jobs < 1:
+        raise InvalidArgument(f"Expected --jobs >= 1, received: {jobs}")
+    jobs = min(jobs, len(paths)) or 1
+    # Never a build here: that can take minutes and the network; the error says how.
+    classifier = load_classifier(model, runtime=runtime, settings=settings, build=False)
+    top_k = classifier.check_top_k(top_k)
+    if jobs == 1:
+        return (classify_file(classifier, path, top_k) for path in paths)
+    # The workers load their own; this one only built the model and checked the options.
+    return _in_workers(paths, classifier.settings.per_worker(jobs), jobs, top_k)
+
+
+def _in_workers(
+    paths: Sequence[str], settings: Settings, jobs: int, top_k: int
+) -> Iterator[Record]:
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(jobs, initializer=_start_worker, initargs=(settings, top_k)) as pool:
+        yield from pool.imap(_work, paths, chunksize=1)
+
+
+# --- a whole run, as the command line does it ------------------------------------------------
+
+
+@dataclass
+class Summary:
+    done: int = 0
+    failed: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.seconds if self.seconds > 0 else 0.0
+
+    def line(self) -> str:
+        skipped = f", {self.skipped} skipped (already done)" if self.skipped else ""
+        return (
+            f"imagerec: {self.done} done, {self.failed} failed{skipped} in "
+            f"{self.seconds:.1f} s ({self.rate:.1f} images/s)"
+        )
+
+
+@dataclass(frozen=True)
+class Options:
+    paths: Sequence[str]
+    jobs: int | None = None
+    top_k: int = 5
+    model: str | None = None
+    runtime: str | None = None
+    output: Path | None = None
+    resume: bool = False
+    json: bool = False
+
+
+def run(
+    options: Options,
+    settings: Settings,
+    *,
+    out: IO[str] | None = None,
+    err: IO[str] | None = None,
+) -> tuple[Summary, list[Record]]:
+    """Walk, skip what is done, classify, write each record as it comes; return the summary.
+
+    Per-file lines go to ``out`` (human lines, or JSON lines with ``json``) unless an output
+    file takes the records; errors go to ``err``, one line each. The progress bar shows only
+    when ``err`` is a terminal.
+    """
+    out = out or sys.stdout
+    err = err or sys.stderr
+    if options.output is not None:
+        output_format(options.output)  # a bad extension fails before any work
+    if options.resume and options.output is None:
+        raise InvalidArgument("Expected --output FILE with --resume, received: no --output")
+    paths = walk(options.paths, exclude=options.output)
+    done: set[str] = set()
+    if options.resume and options.output is not None:
+        done = compact_for_resume(options.output)
+    todo = [path for path in paths if path not in done]
+    summary = Summary(skipped=len(paths) - len(todo))
+    failures: list[Record] = []
+    start = time.perf_counter()
+    records = classify_paths(
+        todo,
+        settings,
+        jobs=options.jobs if options.jobs is not None else available_cores(),
+        top_k=options.top_k,
+        model=options.model,
+        runtime=options.runtime,
+    )
+    writer = (
+        open_writer(options.output, append=options.resume) if options.output is not None else None
+    )
+    try:
+        with _progress(len(todo), err) as progress:
+            for record in records:
+                if writer is not None:
+                    writer.write(record)
+                if succeeded(record):
+                    summary.done += 1
+                    if writer is None:
+                        progress.write(_stdout_line(record, options.json), out)
+                else:
+                    summary.failed += 1
+                    failures.append(record)
+                    if writer is None and options.json:
+                        progress.write(_stdout_line(record, True), out)
+                    else:
+                        progress.write(text_line(record), err)
+                progress.update()
+    finally:
+        summary.seconds = time.perf_counter() - start
+        if writer is not None:
+            writer.close()
+    return summary, failures
+
+
+def _stdout_line(record: Record, as_json: bool) -> str:
+    return json.dumps(record, ensure_ascii=False) if as_json else text_line(record)
+
+
+class _Progress:
+    """tqdm on a terminal; plain prints otherwise (piped output stays clean)."""
+
+    def __init__(self, total: int, err: IO[str]) -> None:
+        self._bar: Any = None
+        if total > 1 and err.isatty():
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, unit="img", file=err, dynamic_ncols=True, leave=False)
+
+    def write(self, line: str, stream: IO[str]) -> None:
+        if self._bar is not None:
+            self._bar.write(line, file=stream)
+        else:
+            print(line, file=stream, flush=True)
+
+    def update(self) -> None:
+        if self._bar is not None:
+            self._bar.update()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _progress(total: int, err: IO[str]) -> _Progress:
+    return _Progress(total, err)

@@ -1,0 +1,139 @@
+"""The cloud batch's worker: a batch of S3 keys in, one record per key out.
+
+Step Functions' Distributed Map (``statemachines/classify_bucket.asl.json``) lists a bucket and
+prefix and calls the batch entry point of the classify image (``batch.batch_handler``) with
+``{"Items": [{"bucket", "key", "size", "top_k"}, ...]}``. Each object is read with boto3 and
+classified by the same classifier, with the same limits, as the API and the CLI; its record
+has the shape of the CLI's ``--output`` records, with ``s3://bucket/key`` as the filename.
+A bad object is an error record, never a failed batch: only a crash of the function itself
+(time-out, out of memory) fails a batch, and then Step Functions retries or reports it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from imagerec.bulk import Record, error_record, is_hidden, payload_too_large
+from imagerec.classifier import Classifier, load_classifier
+from imagerec.errors import ImagerecError, InvalidArgument, PayloadTooLarge
+from imagerec.settings import Settings
+from imagerec.text import human_size
+
+# S3 error codes that describe the object, not the service: recorded against the key.
+_S3_CODES = {
+    "NoSuchKey": ("file_not_found", "No such object."),
+    "404": ("file_not_found", "No such object."),
+    "AccessDenied": ("access_denied", "Access to the object was denied."),
+    "403": ("access_denied", "Access to the object was denied."),
+    "InvalidObjectState": ("unreadable", "The object is archived; restore it first."),
+}
+
+
+def s3_url(bucket: str, key: str) -> str:
+    return f"s3://{bucket}/{key}"
+
+
+def skipped_key(key: str) -> bool:
+    """Folder markers and hidden files are skipped, as the local walk skips them."""
+    return key.endswith("/") or any(is_hidden(part) for part in key.split("/") if part)
+
+
+def read_object(s3: Any, bucket: str, key: str, size: int | None, max_bytes: int) -> bytes:
+    """The object's bytes; too-large objects are refused before any byte is read."""
+    from botocore.exceptions import ClientError
+
+    if size is not None and size > max_bytes:
+        raise payload_too_large(size, max_bytes)
+    try:
+        response = s3.get_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        code = str(error.response.get("Error", {}).get("Code", ""))
+        if code in _S3_CODES:
+            raise _ObjectProblem(*_S3_CODES[code]) from None
+        raise
+    body = response["Body"]
+    try:
+        # The object may have grown since it was listed: read at most one byte past the cap.
+        data: bytes = body.read(max_bytes + 1)
+    finally:
+        body.close()
+    if len(data) > max_bytes:
+        raise PayloadTooLarge(f"The file is over the limit of {human_size(max_bytes)}.")
+    return data
+
+
+class _ObjectProblem(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def classify_object(classifier: Classifier, s3: Any, item: Mapping[str, Any]) -> Record:
+    bucket, key = str(item["bucket"]), str(item["key"])
+    filename = s3_url(bucket, key)
+    size = item.get("size")
+    try:
+        top_k = classifier.check_top_k(item.get("top_k", classifier.settings.default_top_k))
+        data = read_object(
+            s3, bucket, key, size if isinstance(size, int) else None, classifier.settings.max_bytes
+        )
+        result = classifier.classify(data, top_k)
+    except (ImagerecError, _ObjectProblem) as error:
+        return error_record(filename, error.code, error.message)
+    return {"filename": filename, **result.to_dict()}
+
+
+def classify_objects(
+    classifier: Classifier, s3: Any, items: Iterable[Mapping[str, Any]]
+) -> list[Record]:
+    """One record per item, in order; folder markers and hidden keys get none."""
+    records: list[Record] = []
+    for item in items:
+        if not isinstance(item, Mapping) or "bucket" not in item or "key" not in item:
+            raise InvalidArgument(f"Expected items with a bucket and a key, received: {item!r}")
+        if skipped_key(str(item["key"])):
+            continue
+        records.append(classify_object(classifier, s3, item))
+    return records
+
+
+BatchHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+def create_batch_handler(classifier: Classifier, s3: Any = None) -> BatchHandler:
+    """The Lambda handler for one Distributed Map batch, over a loaded classifier.
+
+    The S3 client is made once, at init, and reused by every batch of the environment.
+    """
+    if s3 is None:
+        import boto3
+        from botocore.config import Config
+
+        s3 = boto3.client(
+            "s3",
+            config=Config(
+                retries={"mode": "standard", "max_attempts": 5},
+                connect_timeout=5,
+                read_timeout=30,
+            ),
+        )
+
+    def batch_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        items = event.get("Items")
+        if not isinstance(items, list):
+            raise InvalidArgument(
+                f"Expected an ItemBatcher event with an Items list, received: {sorted(event)}"
+            )
+        return {"records": classify_objects(classifier, s3, items)}
+
+    return batch_handler
+
+
+def load_batch_handler(settings: Settings | None = None) -> BatchHandler:
+    """The batch function's composition root: settings, the built model (warmed), the handler."""
+    settings = settings or Settings.from_env()
+    classifier = load_classifier(settings=settings, build=False)
+    classifier.warm_up()
+    return create_batch_handler(classifier)
