@@ -156,6 +156,26 @@ def test_an_upload_that_is_not_an_image_is_refused_and_deleted(local: Client) ->
     assert (status, value["error"]["code"]) == (404, "upload_not_found")
 
 
+def test_an_upload_over_the_request_pixel_budget_is_refused_before_decoding(
+    tmp_path: Path,
+) -> None:
+    # Given a request pixel budget under the photo's 451×300
+    limits = Settings(**{**vars(SETTINGS), "max_request_pixels": 451 * 300 - 1})
+    classifier = StandInClassifier(limits)
+    store = LocalUploadStore(tmp_path, max_bytes=limits.max_upload_bytes, expires_in=300)
+    s3 = S3Objects([], limits.max_upload_bytes, client_factory=never)
+    client = Client(api.create_handler(classifier, limits, uploads=store, s3=s3))
+    form = client.new_form()
+    assert client.post_form(form, PHOTO)[0] == 204
+    # When it is classified by id
+    status, value = client.classify_json({"upload": form["id"]})
+    # Then the budget refuses it from its header, as for a photo in the body, and it is deleted
+    assert (status, value["error"]["code"]) == (413, "too_many_pixels")
+    assert classifier.calls == 0
+    status, value = client.classify_json({"upload": form["id"]})
+    assert (status, value["error"]["code"]) == (404, "upload_not_found")
+
+
 def test_a_file_over_the_upload_cap_is_a_413(local: Client) -> None:
     form = local.new_form()
     status, value = local.post_form(form, b"\xff" * (SETTINGS.max_upload_bytes + 1))

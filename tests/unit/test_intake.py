@@ -1021,6 +1021,21 @@ def test_webp_costs_its_decoder_buffers_too() -> None:
     assert intake.probe_image(data).decode_bytes == 1000 * (4 + 3 + 8) + intake._TILE_BYTES
 
 
+@pytest.mark.parametrize("fmt", ["HEIF", "AVIF"])
+def test_heif_and_avif_probe_and_cost_their_decoder_buffers(fmt: str) -> None:
+    # Given a real 64×48 HEIF or AVIF
+    data = encode(red_blue(64, 48), fmt, quality=80)
+    # When it is probed
+    header = intake.probe_image(data)
+    # Then its format and size are read, and its cost counts libheif's/libavif's own buffers
+    assert (header.format, header.width, header.height) == (fmt, 64, 48)
+    assert header.decoded_pixels == 64 * 48
+    assert header.decode_bytes == 64 * 48 * (4 + 3 + 6) + intake._TILE_BYTES
+    # And a decode budget one byte short refuses it before decoding
+    with pytest.raises(ImageTooLarge, match=f"{fmt} .* would take about"):
+        decode_image(data, max_decode_bytes=header.decode_bytes - 1)
+
+
 def test_over_the_memory_budget_is_refused_before_decoding(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
