@@ -34,12 +34,19 @@ from imagerec.errors import (
     TooManyPixels,
     UnsupportedFormat,
 )
+from imagerec.hierarchy import LabelFilter
 from imagerec.intake import ImageHeader, format_names, media_types
 from imagerec.models import REGISTRY
 from imagerec.openapi import openapi_document
 from imagerec.settings import Settings
 from imagerec.text import result_line
-from imagerec.uploads import Upload, body_bytes, parse_classify_body, parse_top_k
+from imagerec.uploads import (
+    Upload,
+    body_bytes,
+    parse_classify_body,
+    parse_label_options,
+    parse_top_k,
+)
 
 SERVICE = "imagerec"
 JSON = "application/json"
@@ -56,11 +63,28 @@ class ImageClassifier(Protocol):
     @property
     def runtime(self) -> str: ...
 
+    @property
+    def categories(self) -> tuple[str, ...]: ...
+
     def check_top_k(self, top_k: int) -> int: ...
+
+    def check_filter(
+        self,
+        min_confidence: float = ...,
+        include: tuple[str, ...] | frozenset[str] = ...,
+        exclude: tuple[str, ...] | frozenset[str] = ...,
+    ) -> LabelFilter: ...
 
     def probe(self, data: bytes) -> ImageHeader: ...
 
-    def classify(self, data: bytes, top_k: int = 5, *, span: Span = ...) -> Classification: ...
+    def classify(
+        self,
+        data: bytes,
+        top_k: int = 5,
+        *,
+        label_filter: LabelFilter = ...,
+        span: Span = ...,
+    ) -> Classification: ...
 
     def describe(self) -> dict[str, Any]: ...
 
@@ -207,6 +231,10 @@ class Api:
         top_k = self.classifier.check_top_k(
             parse_top_k(query.get("top_k", request.top_k), default=default)
         )
+        options = parse_label_options(query, request)
+        label_filter = self.classifier.check_filter(
+            options.min_confidence, options.include_categories, options.exclude_categories
+        )
         # Every header read and the request's budget checked before any pixel is decoded.
         admitted = self._admit(request.uploads)
         parse_ms = round((time.perf_counter() - start) * 1000, 3)
@@ -214,7 +242,7 @@ class Api:
         if not request.many:
             if isinstance(admitted[0], ImagerecError):
                 raise admitted[0]
-            result = self._classify_one(request.uploads[0].data, top_k).to_dict()
+            result = self._classify_one(request.uploads[0].data, top_k, label_filter).to_dict()
             result["timing_ms"]["parse"] = parse_ms
             results = [result]
         else:
@@ -223,7 +251,7 @@ class Api:
                 try:
                     if isinstance(header, ImagerecError):
                         raise header
-                    item = self._classify_one(upload.data, top_k).to_dict()
+                    item = self._classify_one(upload.data, top_k, label_filter).to_dict()
                 except ImagerecError as error:
                     if http_status(error) >= HTTPStatus.INTERNAL_SERVER_ERROR:
                         raise
@@ -287,10 +315,12 @@ class Api:
         return json_response(HTTPStatus.OK, body)
 
     def openapi(self) -> Response[str]:
-        return json_response(HTTPStatus.OK, openapi_document(self.settings))
+        return json_response(
+            HTTPStatus.OK, openapi_document(self.settings, self.classifier.categories)
+        )
 
-    def _classify_one(self, data: bytes, top_k: int) -> Classification:
-        result = self.classifier.classify(data, top_k, span=_subsegment)
+    def _classify_one(self, data: bytes, top_k: int, label_filter: LabelFilter) -> Classification:
+        result = self.classifier.classify(data, top_k, label_filter=label_filter, span=_subsegment)
         for stage in ("decode", "inference", "total"):
             self.metrics.add_metric(
                 name=f"{stage.capitalize()}Time",

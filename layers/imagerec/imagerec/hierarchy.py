@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -23,6 +24,12 @@ import numpy as np
 from imagerec.errors import InvalidArgument, ModelError
 
 DATA_FILE = "imagenet_hierarchy.json"
+# Names that take no article: "clothing", "footwear", "sports equipment", "white goods".
+_MASS_NOUN = re.compile(
+    r"^(clothing|food|furniture|armor|hosiery|produce)$|(wear|ware|equipment|goods)$", re.I
+)
+# "an admiral", "an umbrella", but "a uniform", "a unicycle", "a user".
+_AN = re.compile(r"^([aeio]|u(?!ni|s[eu]))", re.I)
 FORMAT = 1
 
 
@@ -281,6 +288,14 @@ def check_filter(
     return LabelFilter(
         float(min_confidence), chosen["include_categories"], chosen["exclude_categories"]
     )
+
+
+def with_article(label: str) -> str:
+    """ "a butterfly", "an admiral", "clothing": ImageNet's first synonym, for a sentence."""
+    name = label.split(", ")[0].strip()
+    if _MASS_NOUN.search(name):
+        return name
+    return f"{'an' if _AN.match(name) else 'a'} {name}"
 
 
 @functools.cache
