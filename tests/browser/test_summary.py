@@ -42,3 +42,17 @@ def test_a_sure_top_class_keeps_its_own_headline(page, drop, finished_cards, cof
     (card,) = finished_cards(page, 1)
     assert card.get_attribute("data-summary") is None
     assert card.locator(".top-label").inner_text() == "Espresso"
+
+
+def test_the_summary_headline_fits_a_phone(new_page, drop, finished_cards, chelsea, screenshot):
+    # Given a 360 px wide phone
+    page = new_page(viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True)
+    drop(page, chelsea)
+    (card,) = finished_cards(page, 1)
+    # Then the headline wraps inside the card: nothing scrolls sideways
+    assert card.get_attribute("data-summary") == "cat"
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0
+    box, label = card.bounding_box(), card.locator(".top-label").bounding_box()
+    assert label["x"] + label["width"] <= box["x"] + box["width"]
+    screenshot(page, "summary-cat-phone.png")
