@@ -276,3 +276,24 @@ def test_spread_confidence_gives_a_familiar_summary(
 def test_a_uniform_vector_has_no_summary() -> None:
     p = np.full(1000, 1 / 1000)
     assert imagenet_hierarchy().summary(p, imagenet_labels(), 0.6) is None
+
+
+def test_the_committed_data_follows_the_scripts_curation() -> None:
+    # The script is importable without WordNet; its lists are what the data must reflect.
+    from scripts import build_hierarchy as script
+
+    document = json.loads(
+        resources.files("imagerec").joinpath("data", "imagenet_hierarchy.json").read_text()
+    )
+    node_ids = {wnid for wnid, _, _ in document["nodes"]}
+    dropped = {f"n{offset}" for offset in {**script.ABSTRACTIONS, **script.JARGON}}
+    assert not node_ids & dropped
+    assert document["categories"] == [name for name, _ in script.CATEGORIES]
+    names = {wnid: name for wnid, name, _ in document["nodes"]}
+    for offset, name in script.NAME_OVERRIDES.items():
+        assert names.get(f"n{offset}", name) == name
+    # Only torchvision's two disambiguated names are not a WordNet lemma of their class.
+    assert document["provenance"]["labels_not_a_lemma"] == [
+        [134, "crane bird"],
+        [639, "maillot tank suit"],
+    ]
