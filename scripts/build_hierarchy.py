@@ -99,6 +99,9 @@ ABSTRACTIONS: dict[str, str] = {
     "13865483": "round shape",
     "13899200": "sphere",
     "09289709": "globule",
+    "00019613": "substance",
+    "14580897": "material",
+    "04341414": "structural member",
 }
 
 # Zoological and technical ranks that are true but that people do not say of a photo.
