@@ -97,7 +97,7 @@ class Settings:
     # The deployed stack `imagerec batch` drives (SAM's convention for tests and scripts).
     stack_name: str | None = None
     # A summary needs this much summed confidence. On our real photos the wrong summaries
-    # a lower bar lets through stop at 0.50 and the right ones start at 0.72 (README).
+    # a lower bar lets through stop at 0.52 and the right ones start at 0.72 (docs/api.md).
     summary_threshold: float = 0.6
 
     @property
