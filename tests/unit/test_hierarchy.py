@@ -20,6 +20,7 @@ from imagerec.hierarchy import (
     LabelFilter,
     Summary,
     imagenet_hierarchy,
+    with_article,
 )
 from imagerec.labels import imagenet_labels
 
@@ -297,3 +298,20 @@ def test_the_committed_data_follows_the_scripts_curation() -> None:
         [134, "crane bird"],
         [639, "maillot tank suit"],
     ]
+
+
+@pytest.mark.parametrize(
+    ("label", "expected"),
+    [
+        ("butterfly", "a butterfly"),
+        ("admiral", "an admiral"),
+        ("umbrella", "an umbrella"),
+        ("uniform", "a uniform"),
+        ("clothing", "clothing"),
+        ("sports equipment", "sports equipment"),
+        ("footwear", "footwear"),
+        ("tabby, tabby cat", "a tabby"),
+    ],
+)
+def test_names_read_in_a_sentence(label: str, expected: str) -> None:
+    assert with_article(label) == expected
