@@ -44,7 +44,11 @@ def error_record(filename: str, code: str, message: str) -> Record:
 
 
 def succeeded(record: Record) -> bool:
-    return "error" not in record and bool(record.get("predictions"))
+    if "error" in record:
+        return False
+    # A fresh classification ("model") counts even when min_confidence left no prediction; a
+    # CSV row read back needs its labels (a row cut short by a crash has none).
+    return bool(record.get("predictions")) or "model" in record
 
 
 def text_line(record: Record) -> str:
@@ -65,10 +69,11 @@ def csv_row(record: Record) -> dict[str, str]:
             "error_message": error["message"],
         }
     predictions = record["predictions"]
+    best = predictions[0] if predictions else None  # none left above min_confidence
     return {
         "filename": record["filename"],
-        "label": predictions[0]["label"],
-        "score": f"{predictions[0]['score']:.6f}",
+        "label": best["label"] if best else "",
+        "score": f"{best['score']:.6f}" if best else "",
         "top_k": json.dumps(predictions, separators=(",", ":")),
         "error_code": "",
         "error_message": "",
