@@ -92,6 +92,28 @@
     return node;
   }
 
+  // Names that take no article: "clothing", "footwear", "sports equipment", "white goods".
+  const MASS_NOUN = /(^(clothing|food|furniture|armor|hosiery|produce)$)|(wear|ware|equipment|goods)$/i;
+
+  // "a butterfly", "an admiral", "clothing"; ImageNet's first synonym only.
+  function withArticle(label) {
+    const [first] = String(label).split(", ");
+    const name = (first || String(label)).trim();
+    if (MASS_NOUN.test(name)) return name;
+    return `${/^[aeio]|^u(?!ni|s[eu])/i.test(name) ? "an" : "a"} ${name}`;
+  }
+
+  // The summed summary leads only when it says more than the top class alone.
+  function leadingSummary(data, best) {
+    const summary = data.summary;
+    if (!summary || typeof summary.label !== "string") return null;
+    const score = Number(summary.score);
+    if (!Number.isFinite(score) || score <= Number(best.score) || summary.label === best.label) {
+      return null;
+    }
+    return { label: summary.label, score };
+  }
+
   function percent(score) {
     const value = Math.max(0, Math.min(1, Number(score) || 0)) * 100;
     if (value >= 9.95) return `${Math.round(value)}%`;
@@ -228,12 +250,28 @@
       this.root.dataset.label = best.label;
 
       const headline = el("div", "headline");
-      const lead = best.score >= 0.5 ? "Looks like" : "Might be";
-      headline.append(
-        el("p", "lead", lead),
-        labelEl("top-label", best.label),
-        el("p", "top-score", `${percent(best.score)} confidence`),
-      );
+      const summary = leadingSummary(data, best);
+      if (summary) {
+        // "A butterfly — 85%", then the fine-grained guess it is summed from.
+        this.root.dataset.summary = summary.label;
+        headline.append(
+          el("p", "lead", "Looks like"),
+          el("p", "top-label", `${capitalise(withArticle(summary.label))} — ${percent(summary.score)}`),
+          el(
+            "p",
+            "top-score",
+            `Most likely ${withArticle(best.label)} (${percent(best.score)})`,
+          ),
+        );
+      } else {
+        delete this.root.dataset.summary;
+        const lead = best.score >= 0.5 ? "Looks like" : "Might be";
+        headline.append(
+          el("p", "lead", lead),
+          labelEl("top-label", best.label),
+          el("p", "top-score", `${percent(best.score)} confidence`),
+        );
+      }
 
       const chart = el("ol", "bars");
       chart.setAttribute("aria-label", "Top five guesses");

@@ -11,6 +11,7 @@ import numpy as np
 
 from imagerec.classifier import Classification, ImageInfo, Prediction, Span, top_k_predictions
 from imagerec.errors import InvalidArgument
+from imagerec.hierarchy import NO_FILTER, LabelFilter, check_filter
 from imagerec.intake import ImageHeader, decode_image, probe_image
 from imagerec.settings import Settings
 
@@ -48,6 +49,18 @@ class StandInClassifier:
             raise InvalidArgument(f"Expected top_k between 1 and {limit}, received: {top_k!r}")
         return top_k
 
+    @property
+    def categories(self) -> tuple[str, ...]:
+        return ()  # colours have no familiar categories, as a custom labels file has none
+
+    def check_filter(
+        self,
+        min_confidence: float = 0.0,
+        include: tuple[str, ...] | frozenset[str] = (),
+        exclude: tuple[str, ...] | frozenset[str] = (),
+    ) -> LabelFilter:
+        return check_filter(min_confidence, include, exclude, self.categories)
+
     def probabilities(self, pixels: np.ndarray) -> np.ndarray:
         mean = pixels.reshape(-1, 3).mean(axis=0)
         logits = -np.linalg.norm(_COLOURS - mean, axis=1) / 16
@@ -70,6 +83,7 @@ class StandInClassifier:
         data: bytes,
         top_k: int = 5,
         *,
+        label_filter: LabelFilter = NO_FILTER,
         span: Span = _no_span,
         max_bytes: int | None = None,
     ) -> Classification:
@@ -78,7 +92,10 @@ class StandInClassifier:
         with span("decode"):
             image = decode_image(data, **self._limits(max_bytes))
         predictions: list[Prediction] = top_k_predictions(
-            self.probabilities(image.pixels), LABELS, top_k
+            self.probabilities(image.pixels),
+            LABELS,
+            top_k,
+            min_confidence=label_filter.min_confidence,
         )
         return Classification(
             model=self.name,

@@ -271,3 +271,23 @@ def test_serve_command_starts_prints_its_url_and_stops_cleanly_on_ctrl_c(workers
             process.kill()
         stderr = process.stderr.read() if process.stderr else ""
     assert "Traceback" not in stderr
+
+
+def test_serve_with_workers_stops_on_sigterm_sent_while_it_forks() -> None:
+    # Given `imagerec serve --workers 2`, stopped the moment it says it is serving (while it
+    # forks its workers, when an unblocked SIGTERM could be lost)
+    port = free_port()
+    command = [sys.executable, "-m", "imagerec", "serve", "--port", str(port), "--workers", "2"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=ROOT
+    )
+    try:
+        assert process.stdout is not None
+        assert f":{port}/" in process.stdout.readline()
+        process.send_signal(signal.SIGTERM)
+        # Then it still stops by itself, workers and all
+        assert process.wait(timeout=60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()

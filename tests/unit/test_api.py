@@ -551,3 +551,35 @@ def test_the_document_names_every_error_code_the_code_can_raise() -> None:
     # The base classes (by status) are never raised themselves.
     assert raised - {"invalid_input", "too_large", "forbidden", "gone"} <= set(ERROR_CODES)
     assert set(SERVER_CODES.values()) <= set(ERROR_CODES)
+
+
+# --- familiar answers and label options (the real model's are in test_api_labels.py) -------
+
+
+def test_every_answer_has_summary_parents_and_categories_fields() -> None:
+    status, body = post(solid(RED), "image/png")
+    assert status == 200
+    # The stand-in's colours have no categories, as a custom labels file has none.
+    assert body["categories"] == []
+    assert all(p["parents"] == [] for p in body["predictions"])
+    assert body["summary"] is None or body["summary"]["label"] == "red"
+
+
+def test_min_confidence_drops_weak_predictions() -> None:
+    _, everything = post(solid(RED), "image/png", "/api/classify?top_k=20")
+    status, body = post(solid(RED), "image/png", "/api/classify?top_k=20&min_confidence=0.05")
+    assert status == 200
+    assert 0 < len(body["predictions"]) < len(everything["predictions"])
+    assert all(p["score"] >= 0.05 for p in body["predictions"])
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["min_confidence=1.01", "min_confidence=x", "include_categories=animal"],
+)
+def test_bad_label_options_are_a_400_before_any_image(query: str) -> None:
+    calls = CLASSIFIER.calls
+    status, body = post(solid(RED), "image/png", f"/api/classify?{query}")
+    assert status == 400
+    assert body["error"]["code"] == "invalid_argument"
+    assert CLASSIFIER.calls == calls

@@ -12,6 +12,7 @@ import pytest
 from imagerec.bulk import (
     CSV_COLUMNS,
     compact_for_resume,
+    csv_row,
     error_record,
     open_writer,
     output_format,
@@ -166,3 +167,13 @@ def test_bad_options_fail_once_before_any_output_is_written(
     assert status == 2
     assert capsys.readouterr().err.startswith("imagerec: error: ")
     assert list(read_records(output)) == [GOOD]
+
+
+def test_a_photo_with_no_label_above_min_confidence_is_done_not_failed() -> None:
+    # Given a classification whose predictions min_confidence filtered away
+    empty = {**GOOD, "filename": "a/blur.jpg", "predictions": [], "summary": None}
+    # Then it counts as done, reads as one line, and fits a CSV row
+    assert succeeded(empty)
+    assert text_line(empty) == "a/blur.jpg: no label reaches the minimum confidence"
+    row = csv_row(empty)
+    assert (row["label"], row["score"], row["top_k"]) == ("", "", "[]")

@@ -109,6 +109,71 @@ def test_top_k_predictions_break_ties_by_index() -> None:
     assert [p.index for p in top_k_predictions(probabilities, labels, 4)] == [1, 2, 3, 0]
 
 
+def test_top_k_predictions_filter_and_carry_parents() -> None:
+    probabilities = np.array([0.5, 0.3, 0.15, 0.05])
+    labels = ("a", "b", "c", "d")
+    parents = (("x",), ("y", "x"), (), ())
+    allowed = np.array([False, True, True, True])
+    got = top_k_predictions(
+        probabilities, labels, 4, allowed=allowed, min_confidence=0.1, parents=parents
+    )
+    assert [(p.label, p.parents) for p in got] == [("b", ("y", "x")), ("c", ())]
+
+
+# What a person should read for each photo (None: the model is not sure of anything).
+SUMMARIES = {"chelsea": "cat", "coffee": "espresso", "grace_hopper": "clothing", "rocket": None}
+
+
+@pytest.mark.parametrize("name", sorted(PHOTOS))
+def test_real_photos_get_a_familiar_summary_and_parents(litert: Classifier, name: str) -> None:
+    result = litert.classify(photo_bytes(name), top_k=5)
+    expected = SUMMARIES[name]
+    if expected is None:
+        assert result.summary is None
+    else:
+        assert result.summary is not None
+        assert result.summary.label == expected
+        # Summed confidence is at least the top class's, and reaches the threshold.
+        assert result.summary.score >= max(
+            result.predictions[0].score, litert.settings.summary_threshold
+        )
+    # The top class has familiar parents (40 classes, "bubble" or "switch", have none: only
+    # abstractions lie above them in WordNet), and none of them is an abstraction.
+    assert result.predictions[0].parents
+    assert not {"entity", "object", "artifact", "whole"} & {
+        parent for p in result.predictions for parent in p.parents
+    }
+    assert result.categories[0].score >= result.categories[-1].score
+    assert sum(c.score for c in result.categories) == pytest.approx(1.0, abs=1e-4)
+    document = result.to_dict()
+    assert document["predictions"][0]["parents"] == list(result.predictions[0].parents)
+
+
+def test_the_summary_and_filters_follow_the_request(litert: Classifier) -> None:
+    # Given the cat photo, whose classes are all animals
+    data = photo_bytes("chelsea")
+    # When animals are excluded, no cat is reported and no summary reaches the threshold
+    result = litert.classify(data, 5, label_filter=litert.check_filter(exclude=("animal",)))
+    assert all("animal" not in p.parents for p in result.predictions)
+    assert "animal" not in {c.name for c in result.categories}
+    assert result.summary is None or result.summary.label != "cat"
+    # When only animals are kept with a high min_confidence, weak guesses are dropped
+    strict = litert.check_filter(min_confidence=0.3, include=("animal",))
+    result = litert.classify(data, 5, label_filter=strict)
+    assert result.predictions
+    assert all(p.score >= 0.3 for p in result.predictions)
+    assert [c.name for c in result.categories] == ["animal"]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"min_confidence": 2.0}, {"include": ("animals",)}, {"exclude": ("",)}],
+)
+def test_bad_filters_are_typed_errors(litert: Classifier, kwargs: dict[str, object]) -> None:
+    with pytest.raises(InvalidArgument):
+        litert.check_filter(**kwargs)  # type: ignore[arg-type]
+
+
 def test_describe_reports_the_input_contract(litert: Classifier) -> None:
     described = litert.describe()
     assert described["input_size"] == [224, 224, 3]

@@ -38,6 +38,37 @@ def test_top_k_puts_the_runners_up_on_the_same_line(capsys: pytest.CaptureFixtur
     assert len(line.split("), ")) == 3
 
 
+def test_a_surer_summary_leads_the_line(capsys: pytest.CaptureFixture[str]) -> None:
+    # Given Chelsea, whose confidence the model splits over several cats
+    chelsea = str(PHOTOS["chelsea"][0])
+    assert main(["classify", chelsea]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    # Then the summed "cat" leads, and the top class follows it
+    assert re.fullmatch(
+        rf"{re.escape(chelsea)}: a cat \(9\d\.\d%\), most likely an? [a-z ]+ \(\d+\.\d%\)", line
+    ), line
+
+
+def test_json_lines_carry_summary_parents_and_categories(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = ["classify", "--json", "--exclude-categories", "food,person"]
+    assert main([*args, str(PHOTOS["chelsea"][0])]) == 0
+    (result,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert result["summary"]["label"] == "cat"
+    assert all(p["parents"] for p in result["predictions"][:3])
+    names = {c["name"] for c in result["categories"]}
+    assert "animal" in names
+    assert not names & {"food", "person"}
+
+
+def test_a_bad_category_is_one_error_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["classify", "--include-categories", "animals", "x.jpg"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("imagerec: error: Expected include_categories from ")
+    assert "animal, " in line  # the message lists the real names
+
+
 def test_bad_files_are_reported_and_the_rest_still_classified(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -22,10 +22,12 @@ from imagerec.errors import (
     TooManyImages,
 )
 from imagerec.uploads import (
+    LabelOptions,
     body_bytes,
     decode_base64,
     parse_classify_body,
     parse_header,
+    parse_label_options,
     parse_top_k,
 )
 
@@ -387,3 +389,73 @@ def test_any_part_header_gives_a_request_or_a_typed_error(disposition: bytes, da
 def test_any_json_document_gives_a_request_or_a_typed_error(document: object) -> None:
     with contextlib.suppress(ImagerecError):
         parse_classify_body("application/json", json.dumps(document).encode(), max_images=4)
+
+
+def test_label_options_come_from_a_form() -> None:
+    # Given a form with a file, a threshold and a category field given twice
+    body = form(
+        ("image", "a.jpg", PAYLOAD),
+        ("min_confidence", None, b"0.25"),
+        ("include_categories", None, b"animal"),
+        ("include_categories", None, b"Food"),
+    )
+    request = parse_classify_body(f"multipart/form-data; boundary={BOUNDARY}", body)
+    # Then they are read, names folded to lower case
+    assert parse_label_options({}, request) == LabelOptions(0.25, ("animal", "food"), ())
+
+
+def test_label_options_come_from_json_and_the_query_wins() -> None:
+    document = {
+        "image": base64.b64encode(PAYLOAD).decode(),
+        "min_confidence": 0.5,
+        "exclude_categories": ["person", " vehicle "],
+        "include_categories": "animal,plant",
+    }
+    request = parse_classify_body("application/json", json.dumps(document).encode())
+    assert parse_label_options({}, request) == LabelOptions(
+        0.5, ("animal", "plant"), ("person", "vehicle")
+    )
+    query = {"min_confidence": "0.1", "include_categories": "food"}
+    assert parse_label_options(query, request) == LabelOptions(
+        0.1, ("food",), ("person", "vehicle")
+    )
+
+
+def test_no_label_options_mean_no_filter() -> None:
+    request = parse_classify_body("image/png", PAYLOAD)
+    assert parse_label_options({}, request) == LabelOptions()
+    assert parse_label_options({"min_confidence": "", "include_categories": ""}, request) == (
+        LabelOptions()
+    )
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ({"min_confidence": "high"}, "min_confidence to be a number"),
+        ({"min_confidence": "inf"}, "min_confidence to be a number"),
+        ({"min_confidence": "nan"}, "min_confidence to be a number"),
+    ],
+)
+def test_a_min_confidence_that_is_not_a_number_is_refused(
+    query: dict[str, str], message: str
+) -> None:
+    request = parse_classify_body("image/png", PAYLOAD)
+    with pytest.raises(InvalidArgument, match=message):
+        parse_label_options(query, request)
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"min_confidence": True},
+        {"min_confidence": [0.5]},
+        {"include_categories": {"animal": 1}},
+        {"exclude_categories": ["animal", 3]},
+    ],
+)
+def test_json_options_of_the_wrong_type_are_refused(document: dict[str, object]) -> None:
+    body = json.dumps({"image": base64.b64encode(PAYLOAD).decode(), **document}).encode()
+    request = parse_classify_body("application/json", body)
+    with pytest.raises(InvalidArgument, match="Expected"):
+        parse_label_options({}, request)

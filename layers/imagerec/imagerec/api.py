@@ -38,6 +38,7 @@ from imagerec.errors import (
     TooManyPixels,
     UnsupportedFormat,
 )
+from imagerec.hierarchy import LabelFilter
 from imagerec.intake import ImageHeader, format_names, media_types
 from imagerec.models import REGISTRY
 from imagerec.openapi import openapi_document
@@ -57,6 +58,7 @@ from imagerec.uploads import (
     body_bytes,
     parse_classify_body,
     parse_form,
+    parse_label_options,
     parse_top_k,
 )
 
@@ -75,12 +77,28 @@ class ImageClassifier(Protocol):
     @property
     def runtime(self) -> str: ...
 
+    @property
+    def categories(self) -> tuple[str, ...]: ...
+
     def check_top_k(self, top_k: int) -> int: ...
+
+    def check_filter(
+        self,
+        min_confidence: float = ...,
+        include: tuple[str, ...] | frozenset[str] = ...,
+        exclude: tuple[str, ...] | frozenset[str] = ...,
+    ) -> LabelFilter: ...
 
     def probe(self, data: bytes, *, max_bytes: int | None = ...) -> ImageHeader: ...
 
     def classify(
-        self, data: bytes, top_k: int = 5, *, span: Span = ..., max_bytes: int | None = ...
+        self,
+        data: bytes,
+        top_k: int = 5,
+        *,
+        label_filter: LabelFilter = ...,
+        span: Span = ...,
+        max_bytes: int | None = ...,
     ) -> Classification: ...
 
     def describe(self) -> dict[str, Any]: ...
@@ -243,18 +261,22 @@ class Api:
         top_k = self.classifier.check_top_k(
             parse_top_k(query.get("top_k", request.top_k), default=default)
         )
+        options = parse_label_options(query, request)
+        label_filter = self.classifier.check_filter(
+            options.min_confidence, options.include_categories, options.exclude_categories
+        )
         # Every header read and the request's budget checked before any pixel is decoded.
         admitted = self._admit(request.uploads)
         parse_ms = round((time.perf_counter() - start) * 1000, 3)
 
         if request.upload is not None or request.s3 is not None:
-            result = self._classify_stored(request, top_k).to_dict()
+            result = self._classify_stored(request, top_k, label_filter).to_dict()
             result["timing_ms"]["parse"] = parse_ms
             results = [result]
         elif not request.many:
             if isinstance(admitted[0], ImagerecError):
                 raise admitted[0]
-            result = self._classify_one(request.uploads[0].data, top_k).to_dict()
+            result = self._classify_one(request.uploads[0].data, top_k, label_filter).to_dict()
             result["timing_ms"]["parse"] = parse_ms
             results = [result]
         else:
@@ -263,7 +285,7 @@ class Api:
                 try:
                     if isinstance(header, ImagerecError):
                         raise header
-                    item = self._classify_one(upload.data, top_k).to_dict()
+                    item = self._classify_one(upload.data, top_k, label_filter).to_dict()
                 except ImagerecError as error:
                     if http_status(error) >= HTTPStatus.INTERNAL_SERVER_ERROR:
                         raise
@@ -280,7 +302,9 @@ class Api:
             return Response(HTTPStatus.OK, "text/plain; charset=utf-8", text)
         return json_response(HTTPStatus.OK, {"results": results} if request.many else results[0])
 
-    def _classify_stored(self, request: ClassifyRequest, top_k: int) -> Classification:
+    def _classify_stored(
+        self, request: ClassifyRequest, top_k: int, label_filter: LabelFilter
+    ) -> Classification:
         """An image named by the request: an upload (deleted once classified) or an S3 object.
 
         Both may be up to ``max_upload_bytes``, the cap of the upload form.
@@ -290,7 +314,7 @@ class Api:
             start = time.perf_counter()
             data = self.s3.read(S3Reference.parse(request.s3))
             self._admit_stored(data)
-            result = self._classify_one(data, top_k, max_bytes=cap)
+            result = self._classify_one(data, top_k, label_filter, max_bytes=cap)
             result.timing_ms["fetch"] = round((time.perf_counter() - start) * 1000, 3)
             return result
         upload_id = check_upload_id(request.upload)
@@ -299,7 +323,7 @@ class Api:
         fetched = round((time.perf_counter() - start) * 1000, 3)
         try:
             self._admit_stored(data)
-            result = self._classify_one(data, top_k, max_bytes=cap)
+            result = self._classify_one(data, top_k, label_filter, max_bytes=cap)
         except ImagerecError as error:
             # A bad image stays bad: nothing to retry, so it goes too. Our own failure keeps
             # it, so the client can try again.
@@ -385,12 +409,21 @@ class Api:
         return json_response(HTTPStatus.OK, body)
 
     def openapi(self) -> Response[str]:
-        return json_response(HTTPStatus.OK, openapi_document(self.settings))
+        return json_response(
+            HTTPStatus.OK, openapi_document(self.settings, self.classifier.categories)
+        )
 
     def _classify_one(
-        self, data: bytes, top_k: int, *, max_bytes: int | None = None
+        self,
+        data: bytes,
+        top_k: int,
+        label_filter: LabelFilter,
+        *,
+        max_bytes: int | None = None,
     ) -> Classification:
-        result = self.classifier.classify(data, top_k, span=_subsegment, max_bytes=max_bytes)
+        result = self.classifier.classify(
+            data, top_k, label_filter=label_filter, span=_subsegment, max_bytes=max_bytes
+        )
         for stage in ("decode", "inference", "total"):
             self.metrics.add_metric(
                 name=f"{stage.capitalize()}Time",

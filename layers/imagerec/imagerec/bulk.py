@@ -26,6 +26,7 @@ from typing import IO, Any, Protocol
 
 from imagerec.classifier import Classifier, load_classifier
 from imagerec.errors import ImagerecError, InvalidArgument, PayloadTooLarge
+from imagerec.hierarchy import NO_FILTER, LabelFilter
 from imagerec.settings import Settings
 from imagerec.text import result_line, size_over_limit
 
@@ -43,7 +44,11 @@ def error_record(filename: str, code: str, message: str) -> Record:
 
 
 def succeeded(record: Record) -> bool:
-    return "error" not in record and bool(record.get("predictions"))
+    if "error" in record:
+        return False
+    # A fresh classification ("model") counts even when min_confidence left no prediction; a
+    # CSV row read back needs its labels (a row cut short by a crash has none).
+    return bool(record.get("predictions")) or "model" in record
 
 
 def text_line(record: Record) -> str:
@@ -64,10 +69,11 @@ def csv_row(record: Record) -> dict[str, str]:
             "error_message": error["message"],
         }
     predictions = record["predictions"]
+    best = predictions[0] if predictions else None  # none left above min_confidence
     return {
         "filename": record["filename"],
-        "label": predictions[0]["label"],
-        "score": f"{predictions[0]['score']:.6f}",
+        "label": best["label"] if best else "",
+        "score": f"{best['score']:.6f}" if best else "",
         "top_k": json.dumps(predictions, separators=(",", ":")),
         "error_code": "",
         "error_message": "",
@@ -253,11 +259,13 @@ class _FileProblem(Exception):
         self.message = message
 
 
-def classify_file(classifier: Classifier, path: str, top_k: int) -> Record:
+def classify_file(
+    classifier: Classifier, path: str, top_k: int, label_filter: LabelFilter = NO_FILTER
+) -> Record:
     """One file's record: its classification, or the typed error that stopped it."""
     try:
         data = _read(path, classifier.settings.max_bytes)
-        result = classifier.classify(data, top_k)
+        result = classifier.classify(data, top_k, label_filter=label_filter)
     except (ImagerecError, _FileProblem) as error:
         return error_record(path, error.code, error.message)
     return {"filename": path, **result.to_dict()}
@@ -265,19 +273,19 @@ def classify_file(classifier: Classifier, path: str, top_k: int) -> Record:
 
 # --- the worker pool ---------------------------------------------------------------------------
 
-_worker: tuple[Classifier, int] | None = None
+_worker: tuple[Classifier, int, LabelFilter] | None = None
 
 
-def _start_worker(settings: Settings, top_k: int) -> None:
+def _start_worker(settings: Settings, top_k: int, label_filter: LabelFilter) -> None:
     global _worker  # one classifier per worker process, loaded once
     # The parent built the model before starting workers; a worker never builds.
-    _worker = (load_classifier(settings=settings, build=False), top_k)
+    _worker = (load_classifier(settings=settings, build=False), top_k, label_filter)
 
 
 def _work(path: str) -> Record:
     assert _worker is not None, "the pool initializer did not run"
-    classifier, top_k = _worker
-    return classify_file(classifier, path, top_k)
+    classifier, top_k, label_filter = _worker
+    return classify_file(classifier, path, top_k, label_filter)
 
 
 def available_cores() -> int:
@@ -295,6 +303,9 @@ def classify_paths(
     top_k: int = 5,
     model: str | None = None,
     runtime: str | None = None,
+    min_confidence: float = 0.0,
+    include_categories: tuple[str, ...] = (),
+    exclude_categories: tuple[str, ...] = (),
 ) -> Iterator[Record]:
     """Classify every path; the records come in input order.
 
@@ -309,17 +320,19 @@ def classify_paths(
     # Never a build here: that can take minutes and the network; the error says how.
     classifier = load_classifier(model, runtime=runtime, settings=settings, build=False)
     top_k = classifier.check_top_k(top_k)
+    label_filter = classifier.check_filter(min_confidence, include_categories, exclude_categories)
     if jobs == 1:
-        return (classify_file(classifier, path, top_k) for path in paths)
+        return (classify_file(classifier, path, top_k, label_filter) for path in paths)
     # The workers load their own; this one only built the model and checked the options.
-    return _in_workers(paths, classifier.settings.per_worker(jobs), jobs, top_k)
+    return _in_workers(paths, classifier.settings.per_worker(jobs), jobs, top_k, label_filter)
 
 
 def _in_workers(
-    paths: Sequence[str], settings: Settings, jobs: int, top_k: int
+    paths: Sequence[str], settings: Settings, jobs: int, top_k: int, label_filter: LabelFilter
 ) -> Iterator[Record]:
     context = multiprocessing.get_context("spawn")
-    with context.Pool(jobs, initializer=_start_worker, initargs=(settings, top_k)) as pool:
+    initargs = (settings, top_k, label_filter)
+    with context.Pool(jobs, initializer=_start_worker, initargs=initargs) as pool:
         yield from pool.imap(_work, paths, chunksize=1)
 
 
@@ -355,6 +368,9 @@ class Options:
     output: Path | None = None
     resume: bool = False
     json: bool = False
+    min_confidence: float = 0.0
+    include_categories: tuple[str, ...] = ()
+    exclude_categories: tuple[str, ...] = ()
 
 
 def run(
@@ -391,6 +407,9 @@ def run(
         top_k=options.top_k,
         model=options.model,
         runtime=options.runtime,
+        min_confidence=options.min_confidence,
+        include_categories=options.include_categories,
+        exclude_categories=options.exclude_categories,
     )
     writer = (
         open_writer(options.output, append=options.resume) if options.output is not None else None

@@ -11,7 +11,18 @@ from typing import Any
 import numpy as np
 
 from imagerec.errors import ConfigError, InvalidArgument, ModelNotBuilt
+from imagerec.hierarchy import (
+    NO_FILTER,
+    CategoryScore,
+    Hierarchy,
+    LabelFilter,
+    Summary,
+    check_filter,
+    imagenet_hierarchy,
+    summarise_classes,
+)
 from imagerec.intake import ImageHeader, decode_image, probe_image
+from imagerec.labels import imagenet_labels
 from imagerec.models import (
     Artefact,
     build_artefact,
@@ -30,6 +41,8 @@ class Prediction:
     index: int
     label: str
     score: float
+    # Familiar categories above the class, nearest first ("butterfly", "insect", "animal").
+    parents: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -46,14 +59,29 @@ class Classification:
     predictions: list[Prediction]
     image: ImageInfo
     timing_ms: dict[str, float] = field(default_factory=dict)
+    # The most specific class or category the model is sure enough of, or None.
+    summary: Summary | None = None
+    # Broad categories (animal, food, vehicle...) with summed scores, best first.
+    categories: list[CategoryScore] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "model": {"name": self.model, "runtime": self.runtime},
-            "predictions": [asdict(p) for p in self.predictions],
+            "summary": asdict(self.summary) if self.summary else None,
+            "predictions": [{**asdict(p), "parents": list(p.parents)} for p in self.predictions],
+            "categories": [asdict(c) for c in self.categories],
             "image": asdict(self.image),
             "timing_ms": self.timing_ms,
         }
+
+
+@dataclass(frozen=True)
+class Labelling:
+    """What the probabilities say, for people: predictions, summary and categories."""
+
+    predictions: list[Prediction]
+    summary: Summary | None
+    categories: list[CategoryScore]
 
 
 DRAFT_FACTOR = 3
@@ -70,18 +98,38 @@ def _ms(start: float, end: float) -> float:
 
 
 def top_k_predictions(
-    probabilities: np.ndarray, labels: tuple[str, ...], k: int
+    probabilities: np.ndarray,
+    labels: tuple[str, ...],
+    k: int,
+    *,
+    allowed: np.ndarray | None = None,
+    min_confidence: float = 0.0,
+    parents: tuple[tuple[str, ...], ...] | None = None,
 ) -> list[Prediction]:
-    """The k most probable classes, best first (ties broken by class index)."""
+    """The k most probable (allowed) classes at or above min_confidence, best first.
+
+    Ties are broken by class index; ``parents`` gives each class its familiar categories.
+    """
     if probabilities.ndim != 1 or probabilities.shape[0] != len(labels):
         raise ValueError(
             f"Expected a vector of {len(labels)} probabilities, received: {probabilities.shape}"
         )
-    k = min(k, probabilities.shape[0])
+    # Classes a filter leaves out rank below every real probability, then are dropped.
+    ranked = probabilities if allowed is None else np.where(allowed, probabilities, -1.0)
+    k = min(k, ranked.shape[0])
     # argpartition is O(C); only the k winners get sorted.
-    best = np.argpartition(-probabilities, k - 1)[:k]
-    best = best[np.lexsort((best, -probabilities[best]))]
-    return [Prediction(int(i), labels[i], round(float(probabilities[i]), 6)) for i in best]
+    best = np.argpartition(-ranked, k - 1)[:k]
+    best = best[np.lexsort((best, -ranked[best]))]
+    return [
+        Prediction(
+            int(i),
+            labels[i],
+            round(float(probabilities[i]), 6),
+            parents[i] if parents is not None else (),
+        )
+        for i in best
+        if ranked[i] >= 0 and ranked[i] >= min_confidence
+    ]
 
 
 class Classifier:
@@ -102,6 +150,10 @@ class Classifier:
         # Photos under 768 px are decoded whole, as the reference recipe does.
         needed = round(self.preprocessing.size / self.preprocessing.crop_fraction)
         self.draft_min_side = DRAFT_FACTOR * needed
+        # Familiar categories exist for ImageNet-1k's labels; another label set has none.
+        self.hierarchy: Hierarchy | None = (
+            imagenet_hierarchy() if self.labels == imagenet_labels() else None
+        )
 
     @property
     def runtime(self) -> str:
@@ -145,11 +197,58 @@ class Classifier:
             max_decode_bytes=self.settings.max_decode_bytes,
         )
 
+    @property
+    def categories(self) -> tuple[str, ...]:
+        """The broad categories this model's classes fall into (none for custom labels)."""
+        return self.hierarchy.categories if self.hierarchy else ()
+
+    def check_filter(
+        self,
+        min_confidence: float = 0.0,
+        include: tuple[str, ...] | frozenset[str] = (),
+        exclude: tuple[str, ...] | frozenset[str] = (),
+    ) -> LabelFilter:
+        """A request's min_confidence and category filters, checked once per request."""
+        return check_filter(min_confidence, include, exclude, self.categories)
+
+    def label(
+        self, probabilities: np.ndarray, top_k: int, label_filter: LabelFilter = NO_FILTER
+    ) -> Labelling:
+        """Probabilities to what people read: top-k with parents, the summary, categories."""
+        threshold = max(self.settings.summary_threshold, label_filter.min_confidence)
+        hierarchy = self.hierarchy
+        if hierarchy is None:
+            return Labelling(
+                top_k_predictions(
+                    probabilities,
+                    self.labels,
+                    top_k,
+                    min_confidence=label_filter.min_confidence,
+                ),
+                summarise_classes(probabilities, self.labels, threshold),
+                [],
+            )
+        # Summing needs float64: float32 sums of 1,000 terms drift in the 7th digit.
+        probabilities = probabilities.astype(np.float64, copy=False)
+        return Labelling(
+            top_k_predictions(
+                probabilities,
+                self.labels,
+                top_k,
+                allowed=hierarchy.allowed(label_filter),
+                min_confidence=label_filter.min_confidence,
+                parents=hierarchy.parents,
+            ),
+            hierarchy.summary(probabilities, self.labels, threshold, label_filter),
+            hierarchy.category_scores(probabilities, label_filter),
+        )
+
     def classify(
         self,
         data: bytes,
         top_k: int = 5,
         *,
+        label_filter: LabelFilter = NO_FILTER,
         span: Span = _no_span,
         max_bytes: int | None = None,
     ) -> Classification:
@@ -172,12 +271,14 @@ class Classifier:
         with span("inference"):
             probabilities = self.predict(tensor[np.newaxis])[0]
         inferred = time.perf_counter()
-        predictions = top_k_predictions(probabilities, self.labels, top_k)
+        labelling = self.label(probabilities, top_k, label_filter)
         end = time.perf_counter()
         return Classification(
             model=self.name,
             runtime=self.runtime,
-            predictions=predictions,
+            predictions=labelling.predictions,
+            summary=labelling.summary,
+            categories=labelling.categories,
             image=ImageInfo(image.width, image.height, image.format),
             timing_ms={
                 "decode": _ms(start, decoded),
@@ -201,6 +302,7 @@ class Classifier:
             "runtime": self.runtime,
             "input_size": [self.preprocessing.size, self.preprocessing.size, 3],
             "num_labels": len(self.labels),
+            "categories": list(self.categories),
             "preprocessing": self.preprocessing.describe(),
             "top1_accuracy": published_top1(self.name),
             "latency": manifest.latency or None,

@@ -46,6 +46,7 @@ def _version() -> str:
 
 def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
     from imagerec.bulk import Options, run
+    from imagerec.uploads import parse_categories
 
     # People read one line with the best label; --json and --output records match the API's 5.
     records = args.json or args.output
@@ -59,6 +60,9 @@ def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
             output=Path(args.output) if args.output else None,
             resume=args.resume,
             json=args.json,
+            min_confidence=args.min_confidence,
+            include_categories=parse_categories(args.include_categories, "--include-categories"),
+            exclude_categories=parse_categories(args.exclude_categories, "--exclude-categories"),
         ),
         settings,
     )
@@ -229,7 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
     classify = commands.add_parser(
         "classify",
         help="classify image files and folders (walked recursively), one line each",
-        description="One line per photo: '<file>: <label> (<score>%%)'. A file that fails is "
+        description="One line per photo: '<file>: <label> (<score>%%)', led by a summed "
+        "category when it is surer than the top class: '<file>: a cat (92.0%%), most likely a "
+        "tiger cat (41.4%%)'. A file that fails is "
         "one line on stderr; the rest go on, and the exit status is 1. Folders are walked "
         "recursively (hidden files skipped) by --jobs worker processes; --output writes one "
         "record per file (.jsonl or .csv) and --resume skips the files already done.",
@@ -278,6 +284,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume",
         action="store_true",
         help="with --output: skip the files that already have a successful record in it",
+    )
+    classify.add_argument(
+        "--min-confidence",
+        type=float,
+        default=0.0,
+        metavar="SCORE",
+        help="drop labels scoring below it, 0-1; the summary must reach it too (default: 0)",
+    )
+    classify.add_argument(
+        "--include-categories",
+        metavar="NAMES",
+        help="only classes in these broad categories, e.g. animal,food (default: all)",
+    )
+    classify.add_argument(
+        "--exclude-categories",
+        metavar="NAMES",
+        help="no classes in these broad categories (default: none)",
     )
     classify.set_defaults(run=cmd_classify)
 

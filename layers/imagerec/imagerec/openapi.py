@@ -7,6 +7,7 @@ against ``imagerec serve`` with it and fails on any 5xx or any answer it does no
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from imagerec import uploads
@@ -73,7 +74,8 @@ _COMMON_ERRORS: dict[str, Any] = {
 }
 
 
-def openapi_document(settings: Settings) -> dict[str, Any]:
+def openapi_document(settings: Settings, categories: Sequence[str] = ()) -> dict[str, Any]:
+    """The document; ``categories`` are the served model's broad categories (may be none)."""
     size, pixels = human_size(settings.max_bytes), human_pixels(settings.max_pixels)
     upload = human_size(settings.max_upload_bytes)
     request_pixels = human_pixels(settings.max_request_pixels)
@@ -82,6 +84,18 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
     number = {"type": "number"}
     integer = {"type": "integer"}
     string = {"type": "string"}
+    score = {**number, "minimum": 0, "maximum": 1}
+    category = {**string, "enum": list(categories)} if categories else string
+    names = {
+        "type": "array",
+        "items": category,
+        "description": "category names; in a query or form, comma-separated",
+    }
+    label_options = {
+        "min_confidence": score,
+        "include_categories": {"oneOf": [names, string]},
+        "exclude_categories": {"oneOf": [names, string]},
+    }
     top_k_number = {
         **integer,
         "minimum": 1,
@@ -105,26 +119,51 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
     schemas: dict[str, Any] = {
         "Prediction": {
             "type": "object",
-            "required": ["index", "label", "score"],
+            "required": ["index", "label", "score", "parents"],
             "properties": {
                 "index": {**integer, "minimum": 0, "description": "ImageNet class index"},
                 "label": string,
-                "score": {**number, "minimum": 0, "maximum": 1},
+                "score": score,
+                "parents": {
+                    "type": "array",
+                    "items": string,
+                    "description": "familiar categories above the class, nearest first "
+                    '(admiral: "nymphalid", "butterfly", "insect", "animal"); empty for '
+                    "classes with only abstractions above them and for custom labels",
+                },
             },
+        },
+        "Summary": {
+            "type": "object",
+            "required": ["label", "score"],
+            "description": "The most specific class or familiar category whose summed "
+            "probability (over every class under it, not just the top-k) reaches "
+            f"max({settings.summary_threshold:g}, min_confidence) "
+            "(IMAGEREC_SUMMARY_THRESHOLD)",
+            "properties": {"label": string, "score": score},
+        },
+        "CategoryScore": {
+            "type": "object",
+            "required": ["name", "score"],
+            "description": "A broad category and the summed probability of its classes; "
+            "every class is in exactly one, so all of them add up to 1",
+            "properties": {"name": category, "score": score},
         },
         "Classification": {
             "type": "object",
-            "required": ["model", "predictions", "image", "timing_ms"],
+            "required": ["model", "summary", "predictions", "categories", "image", "timing_ms"],
             "properties": {
                 "model": {
                     "type": "object",
                     "required": ["name", "runtime"],
                     "properties": {"name": string, "runtime": string},
                 },
+                "summary": {"oneOf": [_ref("Summary"), {"type": "null"}]},
                 "predictions": {
                     "type": "array",
-                    "minItems": 1,
                     "maxItems": settings.max_top_k,
+                    "description": "the top_k allowed classes at or above min_confidence "
+                    "(none when min_confidence leaves none)",
                     "items": _ref("Prediction"),
                 },
                 "image": {
@@ -179,6 +218,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                     "properties": {
                         "image": {"oneOf": [base64_image, named_image]},
                         "top_k": {"oneOf": [top_k_number, top_k_text]},
+                        **label_options,
                     },
                 },
                 {
@@ -192,6 +232,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                             "items": {"oneOf": [base64_image, named_image]},
                         },
                         "top_k": {"oneOf": [top_k_number, top_k_text]},
+                        **label_options,
                     },
                 },
                 {
@@ -200,6 +241,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                     "properties": {
                         "upload": {**string, "pattern": "^[0-9a-f]{32}$"},
                         "top_k": {"oneOf": [top_k_number, top_k_text]},
+                        **label_options,
                     },
                 },
                 {
@@ -212,6 +254,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                             "properties": {"bucket": string, "key": string, "version": string},
                         },
                         "top_k": {"oneOf": [top_k_number, top_k_text]},
+                        **label_options,
                     },
                 },
             ],
@@ -239,7 +282,30 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                 "in": "query",
                 "description": "Labels per image, in ASCII digits; wins over a body's top_k.",
                 "schema": top_k_number,
-            }
+            },
+            {
+                "name": "min_confidence",
+                "in": "query",
+                "description": "drop predictions and categories scoring below it; the "
+                "summary must reach it too",
+                "schema": {**score, "default": 0},
+            },
+            {
+                "name": "include_categories",
+                "in": "query",
+                "description": "only classes in these broad categories",
+                "style": "form",
+                "explode": False,
+                "schema": names,
+            },
+            {
+                "name": "exclude_categories",
+                "in": "query",
+                "description": "no classes in these broad categories",
+                "style": "form",
+                "explode": False,
+                "schema": names,
+            },
         ],
         "requestBody": {
             "required": True,
@@ -252,6 +318,10 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                         "properties": {
                             **dict.fromkeys(IMAGE_FIELDS, form_files),
                             "top_k": top_k_text,
+                            # Form fields are text: a number, and comma-separated names.
+                            "min_confidence": string,
+                            "include_categories": string,
+                            "exclude_categories": string,
                         },
                     }
                 },
@@ -269,7 +339,9 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                 },
             },
             **_COMMON_ERRORS,
-            "400": _error("Empty, corrupt or malformed input, or a bad top_k"),
+            "400": _error(
+                "Empty, corrupt or malformed input, or a bad top_k, min_confidence or category"
+            ),
             "403": _error("An S3 bucket the operator does not allow, or S3 denied the read"),
             "404": _error("No such upload (never uploaded, or already classified) or object"),
             "410": _error("The upload is over a day old"),

@@ -613,16 +613,23 @@ def serve(host: str, port: int, settings: Settings, *, workers: int = 1) -> None
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
     base = f"http://{shown}:{bound_port}"
     several = f" with {workers} worker processes" if workers > 1 else ""
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # Installed before the URL is printed: whoever reads it may stop us at once. With workers,
+    # a SIGTERM that lands inside os.fork() can be lost, so it is held until every worker
+    # exists (each child, then the parent, unblocks it and a pending one is delivered).
+    signal.signal(signal.SIGTERM, stop)
+    term = {signal.SIGTERM, signal.SIGINT}
+    if workers > 1:
+        signal.pthread_sigmask(signal.SIG_BLOCK, term)
     print(f"imagerec: serving {base}/{several} (Ctrl-C stops)", flush=True)
     sample = Path("samples/coffee.jpg")
     if sample.is_file():  # run from the repository: a line to paste into another terminal
         curl = f"curl -s -H 'Accept: text/plain' --data-binary @{sample} {base}/api/classify"
         print(f"imagerec: try  {curl}", flush=True)
 
-    def stop(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
     if workers <= 1:
         _serve_forever(listener, settings)
         print("imagerec: stopped", flush=True)
@@ -635,16 +642,19 @@ def serve(host: str, port: int, settings: Settings, *, workers: int = 1) -> None
             if pid == 0:  # pragma: no cover - runs in the child
                 code = 0
                 try:
+                    signal.pthread_sigmask(signal.SIG_UNBLOCK, term)
                     _serve_forever(listener, settings)
                 except BaseException:
                     code = 1
                 os._exit(code)
             children.append(pid)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, term)
         # A worker that dies takes the server down with it, rather than serving at half speed.
         os.wait()
     except KeyboardInterrupt:
         pass
     finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, term)
         for pid in children:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)

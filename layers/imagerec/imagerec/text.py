@@ -9,24 +9,47 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from imagerec.hierarchy import with_article
+
 
 def percent(score: float) -> str:
     """0.94487 → '94.5%'."""
     return f"{score * 100:.1f}%"
 
 
+def leading_summary(result: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The result's summary when it says more than its top class: surer, and not that class."""
+    summary: Mapping[str, Any] | None = result.get("summary")
+    predictions = result.get("predictions") or []
+    if not summary or not predictions:
+        return None
+    best = predictions[0]
+    if summary["label"] == best["label"] or summary["score"] <= best["score"]:
+        return None
+    return summary
+
+
 def result_line(result: Mapping[str, Any], filename: str | None = None) -> str:
     """``coffee.jpg: espresso (94.0%), cup (1.6%)`` or ``notes.txt: error: <message>``.
 
     Every prediction in ``result`` is shown, best first; without a filename the line starts
-    with the label.
+    with the label. A summary surer than the top class leads:
+    ``chelsea.png: a cat (92.0%), most likely a tiger cat (41.4%)``.
     """
     prefix = f"{filename}: " if filename else ""
     error = result.get("error")
     if error is not None:
         return f"{prefix}error: {error['message']}"
-    labels = ", ".join(f"{p['label']} ({percent(p['score'])})" for p in result["predictions"])
-    return prefix + labels
+    predictions = result["predictions"]
+    if not predictions:
+        return f"{prefix}no label reaches the minimum confidence"
+    labels = [f"{p['label']} ({percent(p['score'])})" for p in predictions]
+    summary = leading_summary(result)
+    if summary is not None:
+        best = predictions[0]
+        labels[0] = f"most likely {with_article(best['label'])} ({percent(best['score'])})"
+        labels.insert(0, f"{with_article(summary['label'])} ({percent(summary['score'])})")
+    return prefix + ", ".join(labels)
 
 
 def _trim(value: float) -> str:

@@ -11,9 +11,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 import unicodedata
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from urllib.parse import unquote
 
 from python_multipart.exceptions import FormParserError
@@ -32,6 +34,8 @@ from imagerec.errors import (
 )
 
 IMAGE_FIELDS = frozenset({"image", "images", "file", "files"})
+# Options a form or JSON body may carry besides top_k (Rekognition's names where they fit).
+LABEL_OPTIONS = ("min_confidence", "include_categories", "exclude_categories")
 _DATA_URL = re.compile(r"^data:[\w.+-]+/[\w.+-]+(;[\w=.+-]+)*;base64,", re.ASCII)
 # RFC 2046 §5.1.1: 1–70 characters, not ending in a space. Its alphabet is narrower than
 # printable ASCII, but every client seen in the wild fits this and nothing longer parses.
@@ -62,6 +66,17 @@ class ClassifyRequest:
     # JSON may name the image instead: {"upload": "<id>"} or {"s3": {"bucket", "key"}}.
     upload: object = None
     s3: object = None
+    # LABEL_OPTIONS found in a form or JSON body, as sent; the query string wins over them.
+    options: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LabelOptions:
+    """min_confidence and the category filters as a client sent them, parsed, not yet checked."""
+
+    min_confidence: float = 0.0
+    include_categories: tuple[str, ...] = ()
+    exclude_categories: tuple[str, ...] = ()
 
 
 def body_bytes(body: object, is_base64_encoded: bool) -> bytes:
@@ -107,6 +122,59 @@ def parse_top_k(raw: str | int | None, *, default: int) -> int:
             f"Expected top_k to be a whole number in digits 0-9, received: {_shown(raw)}"
         )
     return int(text)
+
+
+def parse_min_confidence(raw: object) -> float:
+    """A number; its range (0-1) is the classifier's to check."""
+    if raw is None or raw == "":
+        return 0.0
+    if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
+        raise InvalidArgument(f"Expected min_confidence to be a number, received: {_shown(raw)}")
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InvalidArgument(
+            f"Expected min_confidence to be a number, received: {_shown(raw)}"
+        ) from None
+    if not math.isfinite(value):
+        raise InvalidArgument(f"Expected min_confidence to be a number, received: {_shown(raw)}")
+    return value
+
+
+def parse_categories(raw: object, option: str) -> tuple[str, ...]:
+    """Category names: a comma-separated string (query, form) or a JSON list of strings."""
+    if raw is None:
+        return ()
+    if isinstance(raw, str):
+        items: list[object] = list(raw.split(","))
+    elif isinstance(raw, list):
+        items = raw
+    else:
+        raise InvalidArgument(
+            f"Expected {option} to be a list of category names, received: {_shown(raw)}"
+        )
+    names = []
+    for item in items:
+        if not isinstance(item, str):
+            raise InvalidArgument(
+                f"Expected {option} to hold category names, received: {_shown(item)}"
+            )
+        if item.strip():
+            names.append(item.strip().lower())
+    return tuple(names)
+
+
+def parse_label_options(query: Mapping[str, str], request: ClassifyRequest) -> LabelOptions:
+    """min_confidence and the category filters; the query string wins over the body."""
+
+    def raw(name: str) -> object:
+        return query[name] if name in query else request.options.get(name)
+
+    return LabelOptions(
+        parse_min_confidence(raw("min_confidence")),
+        parse_categories(raw("include_categories"), "include_categories"),
+        parse_categories(raw("exclude_categories"), "exclude_categories"),
+    )
 
 
 def parse_classify_body(
@@ -211,6 +279,7 @@ def _parse_json(body: bytes, max_images: int | None) -> ClassifyRequest:
     top_k = document.get("top_k")
     if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, (int, str))):
         raise InvalidArgument(f"Expected top_k to be an integer, received: {_shown(top_k)}")
+    options = {name: document[name] for name in LABEL_OPTIONS if name in document}
     sources = [name for name in ("image", "images", "upload", "s3") if name in document]
     if len(sources) > 1:
         raise InvalidArgument(
@@ -221,24 +290,25 @@ def _parse_json(body: bytes, max_images: int | None) -> ClassifyRequest:
     if "upload" in document:
         if document["upload"] is None:
             raise InvalidUploadId('Expected "upload" to be an id from POST /api/uploads.')
-        return ClassifyRequest([], top_k, upload=document["upload"])
+        return ClassifyRequest([], top_k, upload=document["upload"], options=options)
     if "s3" in document:
         if document["s3"] is None:
             raise InvalidS3Reference('Expected "s3" to be {"bucket": "...", "key": "..."}.')
-        return ClassifyRequest([], top_k, s3=document["s3"])
+        return ClassifyRequest([], top_k, s3=document["s3"], options=options)
     if "images" in document:
         images = document["images"]
         if not isinstance(images, list) or not images:
             raise MissingImage('Expected "images" to be a non-empty list of base64 strings.')
         _check_count(len(images), max_images)  # before any base64 is decoded
-        return ClassifyRequest([_json_image(item, i) for i, item in enumerate(images)], top_k, True)
+        uploads = [_json_image(item, i) for i, item in enumerate(images)]
+        return ClassifyRequest(uploads, top_k, many=True, options=options)
     image = document.get("image")
     if not image:
         raise MissingImage(
             'The JSON has no image: send {"image": "<base64>"}, {"upload": "<id>"} '
             'or {"s3": {"bucket": "...", "key": "..."}}.'
         )
-    return ClassifyRequest([_json_image(image, None)], top_k)
+    return ClassifyRequest([_json_image(image, None)], top_k, options=options)
 
 
 def _json_image(item: object, index: int | None) -> Upload:
@@ -379,6 +449,7 @@ def _parse_multipart(boundary: str | None, body: bytes, max_images: int | None) 
         ) from None
     uploads: list[Upload] = []
     top_k: str | None = None
+    fields: dict[str, object] = {}
     for headers, data in parts:
         _, options = parse_header(headers.get("content-disposition", ""))
         name = options.get("name", "")
@@ -386,7 +457,12 @@ def _parse_multipart(boundary: str | None, body: bytes, max_images: int | None) 
             uploads.append(Upload(_clean_filename(options.get("filename")), bytes(data)))
         elif name == "top_k" and top_k is None:
             top_k = _header_text(bytes(data))
+        elif name in LABEL_OPTIONS:
+            value = _header_text(bytes(data))
+            # A category field may repeat: "-F include_categories=animal -F ...=food".
+            previous = fields.get(name)
+            fields[name] = f"{previous},{value}" if previous and name != "min_confidence" else value
     if not uploads:
         raise MissingImage('The form has no file in its "image" field.')
     _check_count(len(uploads), max_images)
-    return ClassifyRequest(uploads, top_k, many=len(uploads) > 1)
+    return ClassifyRequest(uploads, top_k, many=len(uploads) > 1, options=fields)
