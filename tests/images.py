@@ -71,3 +71,27 @@ def phone_sized_jpeg(path: Path, quality: int = 97) -> bytes:
     noise = np.random.default_rng(12).integers(-10, 11, pixels.shape, dtype=np.int16)
     noisy = np.clip(pixels + noise, 0, 255).astype(np.uint8)
     return encode(Image.fromarray(noisy), "JPEG", quality=quality, subsampling=0)
+
+
+def coffee(mode: str | None = None, size: tuple[int, int] | None = None) -> Image.Image:
+    """The coffee photo (espresso), optionally resized and converted to another mode."""
+    from tests.conftest import photo_bytes
+
+    with Image.open(io.BytesIO(photo_bytes("coffee"))) as im:
+        im = im.convert("RGB")
+        if size:
+            im = im.resize(size)
+        return im.convert(mode) if mode else im
+
+
+def exif_rotated_coffee() -> bytes:
+    """The coffee photo stored turned, with EXIF orientation 6 to turn it upright again."""
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored rotated; viewers turn it 90° clockwise
+    return encode(coffee().transpose(Image.Transpose.ROTATE_90), "JPEG", exif=exif.tobytes())
+
+
+def animated_coffee_gif() -> bytes:
+    """A two-frame GIF whose first frame is the coffee photo."""
+    frames = [coffee().convert("P"), red_blue(600, 400).convert("P")]
+    return encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)

@@ -23,7 +23,15 @@ from imagerec import api
 from imagerec.events import LocalContext, http_event
 from imagerec.settings import Settings
 from tests.conftest import EVENTS, event, photo_bytes
-from tests.images import BLUE, RED, encode, png_declaring, red_blue
+from tests.images import (
+    BLUE,
+    RED,
+    animated_coffee_gif,
+    coffee,
+    encode,
+    exif_rotated_coffee,
+    png_declaring,
+)
 from tests.standin import LABELS, StandInClassifier
 
 pytestmark = pytest.mark.unit
@@ -196,44 +204,25 @@ def test_several_files_with_one_bad_one_keep_the_good_ones() -> None:
 # --- odd but valid images classify ------------------------------------------------------------
 
 
-def _photo(mode: str | None = None, size: tuple[int, int] | None = None) -> Image.Image:
-    with Image.open(io.BytesIO(photo_bytes("coffee"))) as im:
-        im = im.convert("RGB")
-        if size:
-            im = im.resize(size)
-        return im.convert(mode) if mode else im
-
-
-def _exif_rotated() -> bytes:
-    exif = Image.Exif()
-    exif[0x0112] = 6  # stored rotated; viewers turn it 90° clockwise
-    return encode(_photo().transpose(Image.Transpose.ROTATE_90), "JPEG", exif=exif.tobytes())
-
-
-def _animated_gif() -> bytes:
-    frames = [_photo().convert("P"), red_blue(600, 400).convert("P")]
-    return encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
-
-
 def _sixteen_bit() -> bytes:
-    grey = np.asarray(_photo("L"), dtype=np.uint16) * 257
+    grey = np.asarray(coffee("L"), dtype=np.uint16) * 257
     return encode(Image.fromarray(grey), "PNG")
 
 
 ODD = {
-    "cmyk-jpeg": lambda: encode(_photo("CMYK"), "JPEG"),
+    "cmyk-jpeg": lambda: encode(coffee("CMYK"), "JPEG"),
     "16-bit-png": _sixteen_bit,
-    "palette-png": lambda: encode(_photo().quantize(256), "PNG"),
+    "palette-png": lambda: encode(coffee().quantize(256), "PNG"),
     "palette-transparent-png": lambda: encode(
-        _photo().convert("RGBA").quantize(255), "PNG", transparency=0
+        coffee().convert("RGBA").quantize(255), "PNG", transparency=0
     ),
-    "rgba-webp": lambda: encode(_photo("RGBA"), "WEBP"),
-    "animated-gif": _animated_gif,
-    "exif-rotated-jpeg": _exif_rotated,
-    "bmp": lambda: encode(_photo(), "BMP"),
-    "tiff": lambda: encode(_photo(), "TIFF"),
-    "1x1": lambda: encode(_photo(size=(1, 1)), "PNG"),
-    "4000x10-strip": lambda: encode(_photo(size=(4000, 10)), "PNG"),
+    "rgba-webp": lambda: encode(coffee("RGBA"), "WEBP"),
+    "animated-gif": animated_coffee_gif,
+    "exif-rotated-jpeg": exif_rotated_coffee,
+    "bmp": lambda: encode(coffee(), "BMP"),
+    "tiff": lambda: encode(coffee(), "TIFF"),
+    "1x1": lambda: encode(coffee(size=(1, 1)), "PNG"),
+    "4000x10-strip": lambda: encode(coffee(size=(4000, 10)), "PNG"),
 }
 
 
@@ -245,7 +234,7 @@ def test_odd_but_valid_images_classify(name: str) -> None:
 
 
 def test_exif_rotation_reports_the_upright_size() -> None:
-    _, result = post(_exif_rotated())
+    _, result = post(exif_rotated_coffee())
     assert (result["image"]["width"], result["image"]["height"]) == (600, 400)
 
 

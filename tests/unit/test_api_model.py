@@ -4,18 +4,16 @@ the event files and real photos get the reference network's answers."""
 from __future__ import annotations
 
 import base64
-import io
 import json
 from typing import Any
 
 import pytest
-from PIL import Image
 
 from imagerec.api import Handler, load_handler
 from imagerec.events import LocalContext, http_event
 from imagerec.settings import Settings
 from tests.conftest import event, photo_bytes
-from tests.images import encode, red_blue
+from tests.images import animated_coffee_gif, coffee, encode, exif_rotated_coffee
 
 pytestmark = [pytest.mark.unit, pytest.mark.model]
 
@@ -95,31 +93,14 @@ def test_real_photo_in_each_encoding(handler: Handler, encoding: str) -> None:
     assert result["predictions"][0]["label"] in CATS
 
 
-def _photo(mode: str | None = None) -> Image.Image:
-    with Image.open(io.BytesIO(photo_bytes("coffee"))) as im:
-        im = im.convert("RGB")
-        return im.convert(mode) if mode else im
-
-
-def _exif_rotated() -> bytes:
-    exif = Image.Exif()
-    exif[0x0112] = 6  # stored rotated; viewers turn it 90° clockwise
-    return encode(_photo().transpose(Image.Transpose.ROTATE_90), "JPEG", exif=exif.tobytes())
-
-
-def _animated_gif() -> bytes:
-    frames = [_photo().convert("P"), red_blue(600, 400).convert("P")]
-    return encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
-
-
 ODD_COLOUR = {
-    "cmyk-jpeg": lambda: encode(_photo("CMYK"), "JPEG"),
-    "palette-png": lambda: encode(_photo().quantize(256), "PNG"),
-    "rgba-webp": lambda: encode(_photo("RGBA"), "WEBP"),
-    "animated-gif": _animated_gif,
-    "exif-rotated-jpeg": _exif_rotated,
-    "bmp": lambda: encode(_photo(), "BMP"),
-    "tiff": lambda: encode(_photo(), "TIFF"),
+    "cmyk-jpeg": lambda: encode(coffee("CMYK"), "JPEG"),
+    "palette-png": lambda: encode(coffee().quantize(256), "PNG"),
+    "rgba-webp": lambda: encode(coffee("RGBA"), "WEBP"),
+    "animated-gif": animated_coffee_gif,
+    "exif-rotated-jpeg": exif_rotated_coffee,
+    "bmp": lambda: encode(coffee(), "BMP"),
+    "tiff": lambda: encode(coffee(), "TIFF"),
 }
 
 
