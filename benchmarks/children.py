@@ -26,7 +26,7 @@ from benchmarks.processes import peak_rss_mb
 # The first answer of a fresh interpreter: import, load the artefact, classify one photo.
 COLD_CLASSIFY = """
 import sys, json
-from imagerec.classifier import load_classifier
+from imagerec.models.classifier import load_classifier
 c = load_classifier(runtime=sys.argv[1], build=False)
 label = c.classify(open(sys.argv[2], "rb").read()).predictions[0].label
 print(json.dumps({"label": label}), flush=True)
@@ -49,7 +49,7 @@ import sys, json, importlib.util
 spec = importlib.util.spec_from_file_location("app", sys.argv[1])
 app = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(app)
-from imagerec.events import LocalContext, http_event
+from imagerec.http.events import LocalContext, http_event
 body = open(sys.argv[2], "rb").read()
 event = http_event("POST", "/api/classify", {"content-type": "image/jpeg"}, body)
 status = app.handler(event, LocalContext())["statusCode"]
@@ -62,7 +62,7 @@ print(json.dumps({"status": status, "peak_rss_mb": int(hwm) / 1024}), flush=True
 def warm(runtime: str, small: list[Path], big: list[Path], reps: int, big_reps: int) -> Json:
     """Load, warm up, then time ``classify`` on each photo size."""
     start = time.perf_counter()
-    from imagerec.classifier import load_classifier
+    from imagerec.models.classifier import load_classifier
 
     classifier = load_classifier(runtime=runtime, build=False)
     classifier.warm_up()
@@ -100,7 +100,7 @@ def handler(app: Path, small: list[Path], big: list[Path], reps: int, big_reps: 
 
     Metrics stay on, as on Lambda: their JSON goes to stdout, here to /dev/null, so that
     stdout carries only this child's answer."""
-    from imagerec.settings import Settings
+    from imagerec.core.settings import Settings
 
     with Path(os.devnull).open("w") as sink, contextlib.redirect_stdout(sink):
         began = time.perf_counter()
@@ -117,7 +117,7 @@ def invocations(
     big_reps: int,
 ) -> Json:  # fmt: skip
     """Each photo size: a first call, then ``reps`` timed invocations and their stages."""
-    from imagerec.events import LocalContext, http_event
+    from imagerec.http.events import LocalContext, http_event
 
     result: Json = {}
     for label, photos, count in (("small", small, reps), ("big", big, big_reps)):
@@ -148,10 +148,10 @@ def inference(
     spin against each other): ONNX Runtime or LiteRT on the same preprocessed photos."""
     import numpy as np
 
-    from imagerec.classifier import load_classifier
-    from imagerec.intake import decode_image
-    from imagerec.preprocess import preprocess
-    from imagerec.runtimes import LiteRTRuntime
+    from imagerec.core.intake import decode_image
+    from imagerec.core.preprocess import preprocess
+    from imagerec.core.runtimes import LiteRTRuntime
+    from imagerec.models.classifier import load_classifier
 
     spec = load_classifier(runtime="litert", build=False).preprocessing
     tensors = [

@@ -9,7 +9,7 @@ import math
 from dataclasses import asdict, dataclass
 
 from benchmarks.plan import Json
-from imagerec.settings import default_threads
+from imagerec.core.settings import default_threads
 
 MILLION = 1_000_000
 ARCHITECTURES = ("x86_64", "arm64")

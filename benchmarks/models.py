@@ -18,8 +18,8 @@ from benchmarks.stats import pool_runs
 
 def measure_models(plan: Plan, photos: dict[str, list[Path]]) -> Json:
     """Per model: pooled warm latency, its published top-1, and its build-time latency."""
-    from imagerec.models import find_artefact, get_spec
-    from imagerec.settings import Settings
+    from imagerec.core.settings import Settings
+    from imagerec.models.registry import find_artefact, get_spec
 
     cache_dir = Settings.from_env().cache_dir
     results: Json = {}

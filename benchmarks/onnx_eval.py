@@ -32,8 +32,8 @@ def onnx_model(cache_dir: Path, tflite: Path) -> Path | None:
 
 
 def measure_onnx(plan: Plan, photos: dict[str, list[Path]]) -> Json:
-    from imagerec.models import find_artefact
-    from imagerec.settings import Settings
+    from imagerec.core.settings import Settings
+    from imagerec.models.registry import find_artefact
 
     settings = Settings.from_env()
     artefact = find_artefact(settings.cache_dir, settings.model)

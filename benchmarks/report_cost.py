@@ -6,7 +6,7 @@ from __future__ import annotations
 from benchmarks.cost import PRICES, SOURCES, lambda_costs
 from benchmarks.findings import fmt, span
 from benchmarks.plan import Json
-from imagerec.settings import LAMBDA_MB_PER_VCPU
+from imagerec.core.settings import LAMBDA_MB_PER_VCPU
 
 SIZES = (("small", "640×480"), ("big", "12 MP"))
 

@@ -15,7 +15,7 @@ import matplotlib.cbook
 import skimage
 from PIL import Image
 
-from imagerec.events import http_event
+from imagerec.http.events import http_event
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 SKIMAGE_DATA = Path(skimage.__file__).parent / "data"

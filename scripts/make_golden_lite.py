@@ -57,8 +57,8 @@ def prepare(model: str) -> tuple[np.ndarray, dict[str, Any]]:
     """The batch to run (photos, then seeded uniform tensors) and the spec for the file."""
     from PIL import Image
 
-    from imagerec.models import get_spec
-    from imagerec.preprocess import preprocess
+    from imagerec.core.preprocess import preprocess
+    from imagerec.models.registry import get_spec
 
     prep = get_spec(model).preprocessing
     tensors = []
@@ -112,7 +112,7 @@ def main() -> int:
     if args.torch_python is None:
         parser.error("--torch-python is required")
 
-    from imagerec.labels import imagenet_labels
+    from imagerec.core.labels import imagenet_labels
 
     batch, preprocessing = prepare(args.model)
     with tempfile.TemporaryDirectory() as tmp:

@@ -10,7 +10,7 @@ import matplotlib.cbook
 import pytest
 import skimage
 
-from imagerec.events import LocalContext, load_event
+from imagerec.http.events import LocalContext, load_event
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"

@@ -9,11 +9,17 @@ from typing import Any
 
 import numpy as np
 
-from imagerec.classifier import Classification, ImageInfo, Prediction, Span, top_k_predictions
-from imagerec.errors import InvalidArgument
-from imagerec.hierarchy import NO_FILTER, LabelFilter, check_filter
-from imagerec.intake import ImageHeader, decode_image, probe_image
-from imagerec.settings import Settings
+from imagerec.core.errors import InvalidArgument
+from imagerec.core.hierarchy import NO_FILTER, LabelFilter, check_filter
+from imagerec.core.intake import ImageHeader, decode_image, probe_image
+from imagerec.core.settings import Settings
+from imagerec.models.classifier import (
+    Classification,
+    ImageInfo,
+    Prediction,
+    Span,
+    top_k_predictions,
+)
 
 # 24 colours: enough labels for the API's largest top_k (20).
 PALETTE: dict[str, tuple[int, int, int]] = {

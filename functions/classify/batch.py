@@ -2,6 +2,6 @@
 ``batch.batch_handler``): the same image and classifier as ``app.handler``, entered here so that
 this function loads only what a Distributed Map batch needs, in the init phase."""
 
-from imagerec.s3batch import load_batch_handler
+from imagerec.compose import load_batch_handler
 
 batch_handler = load_batch_handler()

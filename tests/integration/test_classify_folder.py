@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from imagerec.bulk import read_records, walk
-from imagerec.classifier import load_classifier
+from imagerec.bulk.local import read_records, walk
 from imagerec.cli import main
+from imagerec.models.classifier import load_classifier
 from tests.conftest import PHOTOS
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -29,10 +29,9 @@ from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.stepfunctions.models import stepfunctions_backends
 
-from imagerec.bulk import classify_file, read_records
-from imagerec.classifier import Classifier, load_classifier
-from imagerec.cli import main
-from imagerec.cloudbatch import (
+from imagerec.bulk.local import classify_file, read_records
+from imagerec.bulk.s3 import create_batch_handler
+from imagerec.bulk.stepfunctions import (
     RESULTS_BUCKET_OUTPUT,
     STATE_MACHINE_OUTPUT,
     Clients,
@@ -41,8 +40,9 @@ from imagerec.cloudbatch import (
     progress,
     run,
 )
-from imagerec.errors import InvalidArgument
-from imagerec.s3batch import create_batch_handler
+from imagerec.cli import main
+from imagerec.core.errors import InvalidArgument
+from imagerec.models.classifier import Classifier, load_classifier
 from tests.conftest import PHOTOS
 
 pytestmark = pytest.mark.integration

@@ -128,7 +128,7 @@ def test_final_stage_installs_into_a_fresh_venv_and_answers_without_tensorflow(
     # When the Lambda entry point is imported there, as the runtime does, and invoked
     script = (
         "import json, sys, app\n"
-        "from imagerec.events import LocalContext\n"
+        "from imagerec.http.events import LocalContext\n"
         f"event = json.load(open({str(EVENTS / 'classify-jpeg.json')!r}))\n"
         "response = app.handler(event, LocalContext())\n"
         "print(json.dumps({'status': response['statusCode'], 'body': json.loads(response['body']),"

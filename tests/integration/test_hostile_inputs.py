@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from imagerec.events import http_event
+from imagerec.http.events import http_event
 from tests.conftest import ROOT, free_port, photo_bytes
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -11,9 +11,9 @@ import pytest
 
 import imagerec
 from imagerec.cli import main
-from imagerec.errors import ModelError
-from imagerec.models import MANIFEST, Artefact, build_artefact, find_artefact, get_spec
-from imagerec.settings import Settings
+from imagerec.core.errors import ModelError
+from imagerec.core.settings import Settings
+from imagerec.models.registry import MANIFEST, Artefact, build_artefact, find_artefact, get_spec
 from tests.conftest import PHOTOS, ROOT, photo_bytes
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

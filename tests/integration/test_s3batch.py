@@ -10,9 +10,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from imagerec.bulk import classify_file
-from imagerec.classifier import Classifier, load_classifier
-from imagerec.s3batch import create_batch_handler
+from imagerec.bulk.local import classify_file
+from imagerec.bulk.s3 import create_batch_handler
+from imagerec.models.classifier import Classifier, load_classifier
 from tests.conftest import PHOTOS
 
 pytestmark = pytest.mark.integration

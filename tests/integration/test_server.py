@@ -18,8 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from imagerec.server import DRAIN_LIMIT, ImagerecHTTPServer
-from imagerec.settings import Settings
+from imagerec.core.settings import Settings
+from imagerec.http.server import DRAIN_LIMIT, ImagerecHTTPServer
 from tests.conftest import ROOT, free_port, photo_bytes
 
 pytestmark = pytest.mark.integration
@@ -29,7 +29,7 @@ os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[tuple[ImagerecHTTPServer, io.StringIO]]:
-    from imagerec.api import load_handler
+    from imagerec.compose import load_handler
 
     settings = Settings.from_env()
     log = io.StringIO()

@@ -16,10 +16,10 @@ from contextlib import ExitStack
 
 import pytest
 
-from imagerec import server as server_module
-from imagerec.api import create_handler
-from imagerec.server import ImagerecHTTPServer
-from imagerec.settings import Settings
+from imagerec.core.settings import Settings
+from imagerec.http import server as server_module
+from imagerec.http.api import create_handler
+from imagerec.http.server import ImagerecHTTPServer
 from tests.conftest import ROOT
 from tests.standin import StandInClassifier
 

@@ -1,8 +1,8 @@
 """Cheap checks on site/ without a browser: small, self-contained, and safe under a strict CSP.
 
 The page is served (by CloudFront and by `imagerec serve`) with the Content-Security-Policy
-of `imagerec.headers`, which allows only this origin, so anything inline or third-party would be
-blocked there.
+of `imagerec.http.headers`, which allows only this origin, so anything inline or third-party
+would be blocked there.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from imagerec.api import ROUTES
+from imagerec.http.api import ROUTES
 
 pytestmark = [pytest.mark.integration]
 
@@ -122,7 +122,7 @@ def test_favicon_has_no_inline_style():
 
 
 def test_page_declares_no_csp_of_its_own(index):
-    # The response header (imagerec.headers) is the one policy: a <meta> copy drifts, cannot
+    # The response header (imagerec.http.headers) is the one policy: a <meta> copy drifts, cannot
     # say frame-ancestors, and would only ever be intersected with the header.
     metas = [m for m in index.find("meta") if (m.get("http-equiv") or "").lower() in CSP_NAMES]
     assert metas == []

@@ -25,7 +25,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from imagerec.headers import SECURITY_HEADERS
+from imagerec.http.headers import SECURITY_HEADERS
 from scripts import smoke
 from tests.conftest import free_port
 

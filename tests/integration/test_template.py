@@ -21,8 +21,8 @@ from samtranslator.translator.managed_policy_translator import ManagedPolicyLoad
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
-from imagerec.api import ROUTES
-from imagerec.headers import CONTENT_SECURITY_POLICY, SECURITY_HEADERS
+from imagerec.http.api import ROUTES
+from imagerec.http.headers import CONTENT_SECURITY_POLICY, SECURITY_HEADERS
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from imagerec.cloudbatch import RESULTS_BUCKET_OUTPUT, STATE_MACHINE_OUTPUT
+from imagerec.bulk.stepfunctions import RESULTS_BUCKET_OUTPUT, STATE_MACHINE_OUTPUT
 from tests.integration.test_template import (
     FAKE_IMAGE_URI,
     ROOT,

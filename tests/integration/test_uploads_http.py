@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from imagerec.server import ImagerecHTTPServer
-from imagerec.settings import Settings
+from imagerec.core.settings import Settings
+from imagerec.http.server import ImagerecHTTPServer
 from tests.conftest import PHOTOS
 from tests.forms import form_data, http, upload_and_classify
 from tests.images import phone_sized_jpeg, phone_style
@@ -30,7 +30,7 @@ os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 
 @pytest.fixture(scope="module")
 def base() -> Iterator[str]:
-    from imagerec.api import load_handler
+    from imagerec.compose import load_handler
 
     settings = Settings.from_env()
     httpd = ImagerecHTTPServer(

@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imagerec import api
-from imagerec.events import LocalContext, http_event
-from imagerec.settings import Settings
+from imagerec.core.settings import Settings
+from imagerec.http import api
+from imagerec.http.events import LocalContext, http_event
 from tests.conftest import EVENTS, event, photo_bytes
 from tests.images import (
     BLUE,
@@ -358,7 +358,7 @@ def test_importing_the_api_loads_no_model(tmp_path: Path) -> None:
     # Given a cache with no model in it, importing the API still works and loads no runtime:
     # loading is load_handler()'s job, in Lambda's init phase or in serve/invoke.
     code = (
-        "import sys, imagerec.api; "
+        "import sys, imagerec.http.api; "
         "print(sorted(m for m in ('ai_edge_litert', 'tensorflow') if m in sys.modules))"
     )
     env = {**os.environ, "IMAGEREC_CACHE_DIR": str(tmp_path)}
@@ -526,9 +526,9 @@ def test_top_k_must_be_ascii_digits(top_k: str) -> None:
 
 
 def test_the_document_names_every_error_code_the_code_can_raise() -> None:
-    from imagerec import errors
-    from imagerec.openapi import ERROR_CODES
-    from imagerec.server import ERROR_CODES as SERVER_CODES
+    from imagerec.core import errors
+    from imagerec.http.openapi import ERROR_CODES
+    from imagerec.http.server import ERROR_CODES as SERVER_CODES
 
     raised = {
         cls.code

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from imagerec.api import Handler, load_handler
-from imagerec.events import LocalContext, http_event
-from imagerec.settings import Settings
+from imagerec.compose import load_handler
+from imagerec.core.settings import Settings
+from imagerec.http.api import Handler
+from imagerec.http.events import LocalContext, http_event
 from tests.conftest import photo_bytes
 
 pytestmark = [pytest.mark.unit, pytest.mark.model]

@@ -18,10 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
-from imagerec import api, storage
-from imagerec.events import LocalContext, http_event
-from imagerec.settings import Settings
-from imagerec.storage import LocalUploadStore, S3Objects, S3UploadStore
+from imagerec.core.settings import Settings
+from imagerec.http import api, storage
+from imagerec.http.events import LocalContext, http_event
+from imagerec.http.storage import LocalUploadStore, S3Objects, S3UploadStore
 from tests.conftest import photo_bytes
 from tests.forms import form_data
 from tests.standin import StandInClassifier

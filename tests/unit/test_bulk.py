@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from imagerec.bulk import (
+from imagerec.bulk.local import (
     CSV_COLUMNS,
     compact_for_resume,
     csv_row,
@@ -21,7 +21,7 @@ from imagerec.bulk import (
     text_line,
     walk,
 )
-from imagerec.errors import InvalidArgument
+from imagerec.core.errors import InvalidArgument
 
 pytestmark = pytest.mark.unit
 

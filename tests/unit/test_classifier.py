@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 import imagerec
-from imagerec.classifier import Classifier, top_k_predictions
-from imagerec.errors import InvalidArgument, UnknownModel, UnsupportedFormat
-from imagerec.models import (
+from imagerec.core.errors import InvalidArgument, UnknownModel, UnsupportedFormat
+from imagerec.core.preprocess import preprocess
+from imagerec.models.classifier import Classifier, top_k_predictions
+from imagerec.models.registry import (
     LATENCY_RUNS,
     LATENCY_WARMUP,
     MATCH_TOLERANCE,
@@ -19,7 +20,6 @@ from imagerec.models import (
     get_spec,
     measure_latency,
 )
-from imagerec.preprocess import preprocess
 from tests.conftest import PHOTOS, photo_bytes
 
 pytestmark = [pytest.mark.unit, pytest.mark.model]

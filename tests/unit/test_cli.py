@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from imagerec.cli import build_parser, main
-from imagerec.events import http_event
+from imagerec.http.events import http_event
 from tests.conftest import EVENTS, PHOTOS, ROOT
 from tests.forms import form_data
 from tests.images import phone_style

@@ -19,7 +19,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imagerec.efficientnet_lite import (
+from imagerec.core.errors import ModelError
+from imagerec.core.labels import imagenet_labels
+from imagerec.core.preprocess import Preprocessing, preprocess
+from imagerec.models.efficientnet_lite import (
     VARIANTS,
     build_efficientnet_lite,
     build_efficientnet_lite0,
@@ -28,11 +31,8 @@ from imagerec.efficientnet_lite import (
     same_padding,
     scaled_stages,
 )
-from imagerec.errors import ModelError
-from imagerec.labels import imagenet_labels
-from imagerec.models import get_spec
-from imagerec.preprocess import Preprocessing, preprocess
-from imagerec.weights import default_weights_path, read_torch_state_dict, weights_path
+from imagerec.models.registry import get_spec
+from imagerec.models.weights import default_weights_path, read_torch_state_dict, weights_path
 
 pytestmark = pytest.mark.unit
 
@@ -227,9 +227,9 @@ def test_importing_the_module_does_not_import_tensorflow(monkeypatch: pytest.Mon
     # Given an interpreter where importing TensorFlow or Keras would fail
     for name in ("tensorflow", "keras"):
         monkeypatch.setitem(sys.modules, name, None)  # None in sys.modules blocks the import
-    monkeypatch.delitem(sys.modules, "imagerec.efficientnet_lite")
+    monkeypatch.delitem(sys.modules, "imagerec.models.efficientnet_lite")
     # When the model module is imported afresh
-    module = importlib.import_module("imagerec.efficientnet_lite")
+    module = importlib.import_module("imagerec.models.efficientnet_lite")
     # Then the import succeeds: Keras is only needed once a model is built
     assert callable(module.build_efficientnet_lite0)
 

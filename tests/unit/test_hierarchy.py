@@ -12,8 +12,8 @@ from importlib import resources
 import numpy as np
 import pytest
 
-from imagerec.errors import InvalidArgument, ModelError
-from imagerec.hierarchy import (
+from imagerec.core.errors import InvalidArgument, ModelError
+from imagerec.core.hierarchy import (
     NO_FILTER,
     CategoryScore,
     Hierarchy,
@@ -22,7 +22,7 @@ from imagerec.hierarchy import (
     imagenet_hierarchy,
     with_article,
 )
-from imagerec.labels import imagenet_labels
+from imagerec.core.labels import imagenet_labels
 
 pytestmark = pytest.mark.unit
 

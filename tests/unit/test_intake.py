@@ -1,4 +1,4 @@
-"""Unit tests for imagerec.intake: untrusted bytes in, upright RGB array out.
+"""Unit tests for imagerec.core.intake: untrusted bytes in, upright RGB array out.
 
 Every input is built here with Pillow (nothing binary is committed). Lossless formats are
 checked pixel for pixel; lossy ones (JPEG, lossy WebP) within a small tolerance.
@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import ExifTags, Image, ImageFile
 
-from imagerec import intake
-from imagerec.errors import (
+from imagerec.core import intake
+from imagerec.core.errors import (
     CorruptImage,
     EmptyInput,
     ImagerecError,
@@ -28,7 +28,7 @@ from imagerec.errors import (
     PayloadTooLarge,
     UnsupportedFormat,
 )
-from imagerec.intake import SUPPORTED_FORMATS, DecodedImage, decode_image, sniff_format
+from imagerec.core.intake import SUPPORTED_FORMATS, DecodedImage, decode_image, sniff_format
 from tests.images import encode, png_declaring, red_blue
 
 pytestmark = pytest.mark.unit

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from imagerec.errors import ModelError
-from imagerec.labels import imagenet_labels, load_labels
+from imagerec.core.errors import ModelError
+from imagerec.core.labels import imagenet_labels, load_labels
 
 pytestmark = pytest.mark.unit
 

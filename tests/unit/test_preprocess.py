@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imagerec.preprocess import (
+from imagerec.core.preprocess import (
     Preprocessing,
     center_crop,
     normalize,

@@ -1,4 +1,4 @@
-"""Unit tests for imagerec.settings: read once, sensible defaults, explicit wins."""
+"""Unit tests for imagerec.core.settings: read once, sensible defaults, explicit wins."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from imagerec.errors import ConfigError
-from imagerec.settings import Settings, default_threads
+from imagerec.core.errors import ConfigError
+from imagerec.core.settings import Settings, default_threads
 
 pytestmark = pytest.mark.unit
 

@@ -20,8 +20,7 @@ import pytest
 import requests
 from moto import mock_aws
 
-from imagerec import storage
-from imagerec.errors import (
+from imagerec.core.errors import (
     BucketNotAllowed,
     EmptyInput,
     InvalidS3Reference,
@@ -34,8 +33,9 @@ from imagerec.errors import (
     UploadNotFound,
     UploadsUnavailable,
 )
-from imagerec.settings import Settings
-from imagerec.storage import (
+from imagerec.core.settings import Settings
+from imagerec.http import storage
+from imagerec.http.storage import (
     LocalUploadStore,
     S3Objects,
     S3Reference,
@@ -44,7 +44,7 @@ from imagerec.storage import (
     UploadForm,
     upload_store,
 )
-from imagerec.uploads import FormPart
+from imagerec.http.uploads import FormPart
 
 pytestmark = pytest.mark.unit
 

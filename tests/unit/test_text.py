@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from imagerec.text import leading_summary, result_line
+from imagerec.core.text import leading_summary, result_line
 
 pytestmark = pytest.mark.unit
 

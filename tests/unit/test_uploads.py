@@ -1,4 +1,4 @@
-"""Unit tests for imagerec.uploads: request bodies in, images out."""
+"""Unit tests for imagerec.http.uploads: request bodies in, images out."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from imagerec import uploads
-from imagerec.errors import (
+from imagerec.core.errors import (
     EmptyInput,
     ImagerecError,
     InvalidArgument,
@@ -21,7 +20,8 @@ from imagerec.errors import (
     MissingImage,
     TooManyImages,
 )
-from imagerec.uploads import (
+from imagerec.http import uploads
+from imagerec.http.uploads import (
     LabelOptions,
     body_bytes,
     decode_base64,

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from imagerec.errors import ModelError
-from imagerec.weights import (
+from imagerec.core.errors import ModelError
+from imagerec.models.weights import (
     WEIGHTS_PACKAGES,
     default_weights_path,
     read_torch_state_dict,

@@ -3,7 +3,7 @@
 ``imagerec.load_classifier().classify(Path("photo.jpg").read_bytes()).predictions[0].label``
 """
 
-from imagerec.classifier import Classification, Classifier, Prediction, load_classifier
-from imagerec.errors import ImagerecError
+from imagerec.core.errors import ImagerecError
+from imagerec.models.classifier import Classification, Classifier, Prediction, load_classifier
 
 __all__ = ["Classification", "Classifier", "ImagerecError", "Prediction", "load_classifier"]

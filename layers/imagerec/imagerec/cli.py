@@ -13,8 +13,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from imagerec.errors import ConfigError, ImagerecError
-from imagerec.settings import Settings
+from imagerec.core.errors import ConfigError, ImagerecError
+from imagerec.core.settings import Settings
 
 
 def _quiet_powertools() -> None:
@@ -45,8 +45,8 @@ def _version() -> str:
 
 
 def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
-    from imagerec.bulk import Options, run
-    from imagerec.uploads import parse_categories
+    from imagerec.bulk.local import Options, run
+    from imagerec.http.uploads import parse_categories
 
     # People read one line with the best label; --json and --output records match the API's 5.
     records = args.json or args.output
@@ -76,9 +76,9 @@ def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
-    from imagerec import cloudbatch
+    from imagerec.bulk import stepfunctions
 
-    return cloudbatch.run(
+    return stepfunctions.run(
         args.url,
         stack_name=args.stack or settings.stack_name,
         top_k=args.top_k,
@@ -88,7 +88,7 @@ def cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
-    from imagerec.models import REGISTRY, custom_artefacts, find_artefact
+    from imagerec.models.registry import REGISTRY, custom_artefacts, find_artefact
 
     rows: list[dict[str, Any]] = []
     for name, spec in REGISTRY.items():
@@ -141,7 +141,7 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_build_model(args: argparse.Namespace, settings: Settings) -> int:
-    from imagerec.models import build_artefact, export_for_litert
+    from imagerec.models.registry import build_artefact, export_for_litert
 
     name = args.name or settings.model
     labels = Path(args.labels) if args.labels else settings.labels_file
@@ -161,8 +161,8 @@ def cmd_build_model(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_invoke(args: argparse.Namespace, settings: Settings) -> int:
     _quiet_powertools()
-    from imagerec.api import load_handler
-    from imagerec.events import LocalContext, load_event
+    from imagerec.compose import load_handler
+    from imagerec.http.events import LocalContext, load_event
 
     handler = load_handler(settings)
     failures = 0
@@ -188,8 +188,9 @@ def cmd_invoke(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     _quiet_powertools()
-    from imagerec.classifier import built_artefact
-    from imagerec.server import serve
+    from imagerec.compose import load_handler
+    from imagerec.http.server import serve
+    from imagerec.models.classifier import built_artefact
 
     if args.workers < 1:
         raise ConfigError(f"Expected --workers >= 1, received: {args.workers}")
@@ -198,7 +199,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     # Before listening: a missing model is one line, not a server that dies on its first start.
     built_artefact(settings)
     try:
-        serve(args.host, args.port, settings, workers=args.workers)
+        serve(args.host, args.port, settings, load_handler, workers=args.workers)
     except OSError as error:
         raise ConfigError(_listen_problem(args.host, args.port, error)) from None
     return 0

@@ -26,17 +26,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, cast
 
-from imagerec.events import LocalContext, http_event, response_body
-from imagerec.headers import SECURITY_HEADERS
-from imagerec.settings import Settings
-from imagerec.text import human_size
+from imagerec.core.settings import Settings
+from imagerec.core.text import human_size
+from imagerec.http.events import LocalContext, http_event, response_body
+from imagerec.http.headers import SECURITY_HEADERS
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 # Bodies a little over the cap are read and dropped so the client sees our 413 rather than
 # a reset connection; anything bigger is refused without reading.
 DRAIN_LIMIT = 64 * 1024 * 1024
-# POST /api/uploads/<id>: the local upload store's form target (imagerec.api's ROUTES).
+# POST /api/uploads/<id>: the local upload store's form target (imagerec.http.api's ROUTES).
 _UPLOAD_FORM = re.compile(r"^/api/uploads/[^/]+/?$")
 CHUNK = 64 * 1024
 # Bodies read but not yet answered, in all, as a multiple of the body cap: requests waiting
@@ -68,8 +68,8 @@ def default_site_dir() -> Path:
     here = Path.cwd() / "site"
     if (here / "index.html").is_file():
         return here
-    # An editable install from the repository: layers/imagerec/imagerec → site/
-    return Path(__file__).resolve().parents[3] / "site"
+    # An editable install from the repository: layers/imagerec/imagerec/http → site/
+    return Path(__file__).resolve().parents[4] / "site"
 
 
 def error_json(code: str, message: str) -> bytes:
@@ -600,8 +600,17 @@ class ImagerecHTTPServer(ThreadingHTTPServer):
             return self.handler(event, LocalContext())
 
 
-def serve(host: str, port: int, settings: Settings, *, workers: int = 1) -> None:
+def serve(
+    host: str,
+    port: int,
+    settings: Settings,
+    make_handler: Callable[[Settings], Handler],
+    *,
+    workers: int = 1,
+) -> None:
     """Serve until Ctrl-C or SIGTERM, in this process or in ``workers`` pre-forked ones.
+
+    ``make_handler`` (the composition root's ``load_handler``) runs in each worker.
 
     Each worker is one process with its own handler and model, as one Lambda execution
     environment is: the handler serves one request at a time, so more workers, not more
@@ -631,7 +640,7 @@ def serve(host: str, port: int, settings: Settings, *, workers: int = 1) -> None
         print(f"imagerec: try  {curl}", flush=True)
 
     if workers <= 1:
-        _serve_forever(listener, settings)
+        _serve_forever(listener, settings, make_handler)
         print("imagerec: stopped", flush=True)
         return
     settings = settings.per_worker(workers)
@@ -643,7 +652,7 @@ def serve(host: str, port: int, settings: Settings, *, workers: int = 1) -> None
                 code = 0
                 try:
                     signal.pthread_sigmask(signal.SIG_UNBLOCK, term)
-                    _serve_forever(listener, settings)
+                    _serve_forever(listener, settings, make_handler)
                 except BaseException:
                     code = 1
                 os._exit(code)
@@ -665,12 +674,12 @@ def serve(host: str, port: int, settings: Settings, *, workers: int = 1) -> None
         print("imagerec: stopped", flush=True)
 
 
-def _serve_forever(listener: socket.socket, settings: Settings) -> None:
-    from imagerec.api import load_handler
-
+def _serve_forever(
+    listener: socket.socket, settings: Settings, make_handler: Callable[[Settings], Handler]
+) -> None:
     server = ImagerecHTTPServer(
         listener.getsockname()[:2],
-        load_handler(settings),
+        make_handler(settings),
         site_dir=settings.site_dir or default_site_dir(),
         max_body_bytes=settings.max_body_bytes,
         max_upload_body_bytes=settings.max_upload_body_bytes,

@@ -14,11 +14,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from imagerec.bulk import Record, error_record, is_hidden, payload_too_large
-from imagerec.classifier import Classifier, load_classifier
-from imagerec.errors import ImagerecError, InvalidArgument, PayloadTooLarge
-from imagerec.settings import Settings
-from imagerec.text import human_size
+from imagerec.bulk.local import Record, error_record, is_hidden, payload_too_large
+from imagerec.core.errors import ImagerecError, InvalidArgument, PayloadTooLarge
+from imagerec.core.text import human_size
+from imagerec.models.classifier import Classifier
 
 # S3 error codes that describe the object, not the service: recorded against the key.
 _S3_CODES = {
@@ -129,11 +128,3 @@ def create_batch_handler(classifier: Classifier, s3: Any = None) -> BatchHandler
         return {"records": classify_objects(classifier, s3, items)}
 
     return batch_handler
-
-
-def load_batch_handler(settings: Settings | None = None) -> BatchHandler:
-    """The batch function's composition root: settings, the built model (warmed), the handler."""
-    settings = settings or Settings.from_env()
-    classifier = load_classifier(settings=settings, build=False)
-    classifier.warm_up()
-    return create_batch_handler(classifier)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from imagerec.hierarchy import with_article
+from imagerec.core.hierarchy import with_article
 
 
 def percent(score: float) -> str:

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from imagerec import uploads
-from imagerec.settings import Settings
-from imagerec.text import human_pixels, human_size
+from imagerec.core.settings import Settings
+from imagerec.core.text import human_pixels, human_size
+from imagerec.http import uploads
 
 ERROR_CODES: tuple[str, ...] = (
     "empty_body",

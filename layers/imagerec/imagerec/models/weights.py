@@ -20,7 +20,7 @@ from typing import Any, BinaryIO, TypeGuard
 
 import numpy as np
 
-from imagerec.errors import ModelError
+from imagerec.core.errors import ModelError
 
 _MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 _PROTOCOL_VERSION = 1001

@@ -1,6 +1,6 @@
 """Typed errors. Each carries a stable machine-readable ``code`` and a human message.
 
-The HTTP status for each family lives in one place: ``imagerec.api``.
+The HTTP status for each family lives in one place: ``imagerec.http.api``.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from imagerec.errors import ModelError
+from imagerec.core.errors import ModelError
 
 
 class Runtime(Protocol):

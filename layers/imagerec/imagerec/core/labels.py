@@ -11,7 +11,7 @@ import functools
 from importlib import resources
 from pathlib import Path
 
-from imagerec.errors import ModelError
+from imagerec.core.errors import ModelError
 
 IMAGENET_CLASSES = 1000
 

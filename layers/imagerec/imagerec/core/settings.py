@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, get_args
 
-from imagerec.errors import ConfigError
+from imagerec.core.errors import ConfigError
 
 RuntimeName = Literal["auto", "litert", "keras"]
 RUNTIMES: tuple[str, ...] = get_args(RuntimeName)

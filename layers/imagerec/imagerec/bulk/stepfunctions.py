@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from imagerec.bulk import (
+from imagerec.bulk.local import (
     Record,
     Summary,
     error_record,
@@ -27,9 +27,9 @@ from imagerec.bulk import (
     succeeded,
     text_line,
 )
-from imagerec.errors import ImagerecError, InvalidArgument
-from imagerec.s3batch import s3_url
-from imagerec.settings import Settings
+from imagerec.bulk.s3 import s3_url
+from imagerec.core.errors import ImagerecError, InvalidArgument
+from imagerec.core.settings import Settings
 
 STATE_MACHINE_OUTPUT = "BatchStateMachineArn"
 RESULTS_BUCKET_OUTPUT = "BatchResultsBucketName"

@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from imagerec.classifier import Classifier, load_classifier
-from imagerec.errors import ImagerecError, InvalidArgument, PayloadTooLarge
-from imagerec.hierarchy import NO_FILTER, LabelFilter
-from imagerec.settings import Settings
-from imagerec.text import result_line, size_over_limit
+from imagerec.core.errors import ImagerecError, InvalidArgument, PayloadTooLarge
+from imagerec.core.hierarchy import NO_FILTER, LabelFilter
+from imagerec.core.settings import Settings
+from imagerec.core.text import result_line, size_over_limit
+from imagerec.models.classifier import Classifier, load_classifier
 
 Record = dict[str, Any]
 

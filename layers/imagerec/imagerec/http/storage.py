@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn, Protocol
 
-from imagerec.errors import (
+from imagerec.core.errors import (
     BucketNotAllowed,
     EmptyInput,
     InvalidS3Reference,
@@ -44,8 +44,8 @@ from imagerec.errors import (
     UploadNotFound,
     UploadsUnavailable,
 )
-from imagerec.settings import Settings
-from imagerec.uploads import FormPart
+from imagerec.core.settings import Settings
+from imagerec.http.uploads import FormPart
 
 # boto3 ships no type information; its client is typed as Any here.
 S3Client = Any

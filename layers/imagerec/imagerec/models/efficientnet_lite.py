@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from imagerec.errors import ModelError
+from imagerec.core.errors import ModelError
 
 if TYPE_CHECKING:
     import keras
@@ -191,7 +191,7 @@ def build_efficientnet_lite(
 ) -> keras.Model:
     """An EfficientNet-Lite: (S, S, 3) preprocessed float32 → 1000 softmax probabilities.
 
-    With ``state_dict`` (e.g. from ``imagerec.weights.read_torch_state_dict``) every key
+    With ``state_dict`` (e.g. from ``imagerec.models.weights.read_torch_state_dict``) every key
     must map onto a layer weight of the right shape, or ``ModelError`` is raised;
     without it the weights are Keras' random initialisation.
     """

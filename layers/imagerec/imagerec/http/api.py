@@ -1,10 +1,11 @@
 """The HTTP API: a Powertools resolver over one classifier, its routes, and the one place
 errors become HTTP.
 
-Importing this module loads nothing. ``load_handler`` is the composition root: settings →
-the built model, warmed → ``create_handler``. Lambda (``functions/classify/app.py``, at module
-scope, so the init phase does the loading), ``imagerec serve`` and ``imagerec invoke`` all call
-it: one path through the code. Tests pass ``create_handler`` a small stand-in classifier.
+Importing this module loads nothing. ``imagerec.compose.load_handler`` is the composition
+root: settings → the built model, warmed → ``create_handler``. Lambda
+(``functions/classify/app.py``, at module scope, so the init phase does the loading),
+``imagerec serve`` and ``imagerec invoke`` all call it: one path through the code. Tests pass
+``create_handler`` a small stand-in classifier.
 """
 
 from __future__ import annotations
@@ -27,8 +28,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from imagerec.classifier import Classification, Span, load_classifier
-from imagerec.errors import (
+from imagerec.core.errors import (
     Forbidden,
     Gone,
     ImagerecError,
@@ -38,12 +38,12 @@ from imagerec.errors import (
     TooManyPixels,
     UnsupportedFormat,
 )
-from imagerec.hierarchy import LabelFilter
-from imagerec.intake import ImageHeader, format_names, media_types
-from imagerec.models import REGISTRY
-from imagerec.openapi import openapi_document
-from imagerec.settings import Settings
-from imagerec.storage import (
+from imagerec.core.hierarchy import LabelFilter
+from imagerec.core.intake import ImageHeader, format_names, media_types
+from imagerec.core.settings import Settings
+from imagerec.core.text import result_line
+from imagerec.http.openapi import openapi_document
+from imagerec.http.storage import (
     S3Objects,
     S3Reference,
     UploadStore,
@@ -51,8 +51,7 @@ from imagerec.storage import (
     s3_objects,
     upload_store,
 )
-from imagerec.text import result_line
-from imagerec.uploads import (
+from imagerec.http.uploads import (
     ClassifyRequest,
     Upload,
     body_bytes,
@@ -61,6 +60,8 @@ from imagerec.uploads import (
     parse_label_options,
     parse_top_k,
 )
+from imagerec.models.classifier import Classification, Span
+from imagerec.models.registry import REGISTRY
 
 SERVICE = "imagerec"
 JSON = "application/json"
@@ -69,7 +70,7 @@ Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
 class ImageClassifier(Protocol):
-    """What the API needs of a classifier (``imagerec.classifier.Classifier`` is one)."""
+    """What the API needs of a classifier (``imagerec.models.classifier.Classifier`` is one)."""
 
     name: str
     warm: bool
@@ -475,24 +476,3 @@ def create_handler(
     # The Powertools decorators are untyped; the wrapped function keeps its signature.
     wrapped: Handler = handler
     return wrapped
-
-
-def load_handler(settings: Settings | None = None) -> Handler:
-    """The composition root: the settings, the built model (loaded and warmed), the handler.
-
-    It never builds a model: ``make setup``, ``imagerec build-model`` and the image build do.
-    """
-    settings = settings or Settings.from_env()
-    start = time.perf_counter()
-    classifier = load_classifier(settings=settings, build=False)
-    classifier.warm_up()
-    logger.info(
-        "model ready",
-        extra={
-            "model": classifier.name,
-            "runtime": classifier.runtime,
-            "threads": settings.threads,
-            "init_ms": round((time.perf_counter() - start) * 1000, 1),
-        },
-    )
-    return create_handler(classifier, settings)

@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from imagerec.efficientnet_lite import VARIANTS
-from imagerec.errors import ModelError, ModelNotBuilt, UnknownModel
-from imagerec.labels import imagenet_labels, load_labels
-from imagerec.preprocess import Preprocessing
+from imagerec.core.errors import ModelError, ModelNotBuilt, UnknownModel
+from imagerec.core.labels import imagenet_labels, load_labels
+from imagerec.core.preprocess import Preprocessing
+from imagerec.models.efficientnet_lite import VARIANTS
 
 if TYPE_CHECKING:
     import keras
@@ -61,8 +61,8 @@ class ModelSpec:
 
 def _efficientnet_lite(name: str) -> Callable[[bool], keras.Model]:
     def build(pretrained: bool) -> keras.Model:
-        from imagerec.efficientnet_lite import build_efficientnet_lite
-        from imagerec.weights import read_torch_state_dict, weights_path
+        from imagerec.models.efficientnet_lite import build_efficientnet_lite
+        from imagerec.models.weights import read_torch_state_dict, weights_path
 
         state = read_torch_state_dict(weights_path(name)) if pretrained else None
         return build_efficientnet_lite(VARIANTS[name], state)
@@ -301,7 +301,7 @@ def _probe_inputs(spec: Preprocessing) -> np.ndarray:
     ramp = np.linspace(0, 255, spec.size, dtype=np.float32)
     pixels[2] = np.stack([ramp[None, :].repeat(spec.size, 0)] * 3, axis=-1).astype(np.uint8)
     pixels[3] = np.stack([ramp[:, None].repeat(spec.size, 1)] * 3, axis=-1).astype(np.uint8)
-    from imagerec.preprocess import normalize
+    from imagerec.core.preprocess import normalize
 
     return np.stack([normalize(p.astype(np.float32), spec.mode) for p in pixels])
 
@@ -411,7 +411,7 @@ def build_artefact(
     import keras
     import tensorflow as tf
 
-    from imagerec.runtimes import LiteRTRuntime
+    from imagerec.core.runtimes import LiteRTRuntime
 
     keras.utils.set_random_seed(0)
     if not verbose:

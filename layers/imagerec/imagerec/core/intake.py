@@ -2,7 +2,7 @@
 
 Everything here treats the bytes as hostile. The format is sniffed from magic bytes only,
 Pillow is restricted to that one format, the declared size is checked before any pixel is
-decoded, and every failure surfaces as an :class:`~imagerec.errors.ImagerecError` subclass.
+decoded, and every failure surfaces as an :class:`~imagerec.core.errors.ImagerecError` subclass.
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ import numpy as np
 import pillow_heif
 from PIL import ExifTags, Image
 
-from imagerec.errors import (
+from imagerec.core.errors import (
     CorruptImage,
     EmptyInput,
     ImageTooLarge,
     PayloadTooLarge,
     UnsupportedFormat,
 )
-from imagerec.text import human_pixels, human_size, size_over_limit
+from imagerec.core.text import human_pixels, human_size, size_over_limit
 
 SUPPORTED_FORMATS: tuple[str, ...] = (
     "JPEG",

@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from imagerec.errors import ConfigError, InvalidArgument, ModelNotBuilt
-from imagerec.hierarchy import (
+from imagerec.core.errors import ConfigError, InvalidArgument, ModelNotBuilt
+from imagerec.core.hierarchy import (
     NO_FILTER,
     CategoryScore,
     Hierarchy,
@@ -21,9 +21,12 @@ from imagerec.hierarchy import (
     imagenet_hierarchy,
     summarise_classes,
 )
-from imagerec.intake import ImageHeader, decode_image, probe_image
-from imagerec.labels import imagenet_labels
-from imagerec.models import (
+from imagerec.core.intake import ImageHeader, decode_image, probe_image
+from imagerec.core.labels import imagenet_labels
+from imagerec.core.preprocess import preprocess
+from imagerec.core.runtimes import KerasRuntime, LiteRTRuntime, Runtime
+from imagerec.core.settings import RUNTIMES, Settings
+from imagerec.models.registry import (
     Artefact,
     build_artefact,
     find_artefact,
@@ -31,9 +34,6 @@ from imagerec.models import (
     is_custom_model,
     published_top1,
 )
-from imagerec.preprocess import preprocess
-from imagerec.runtimes import KerasRuntime, LiteRTRuntime, Runtime
-from imagerec.settings import RUNTIMES, Settings
 
 
 @dataclass(frozen=True)

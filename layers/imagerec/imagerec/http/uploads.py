@@ -3,7 +3,8 @@
 Pure functions over bytes and header values, so the API, the tests and any other front
 end share one reading of a request. This is the one parsing layer for client bodies:
 whatever bytes and header values arrive, it returns a :class:`ClassifyRequest` or raises
-an :class:`~imagerec.errors.InvalidInput` (400) or :class:`~imagerec.errors.TooLarge` (413).
+an :class:`~imagerec.core.errors.InvalidInput` (400) or
+:class:`~imagerec.core.errors.TooLarge` (413).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from urllib.parse import unquote
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser
 
-from imagerec.errors import (
+from imagerec.core.errors import (
     EmptyInput,
     InvalidArgument,
     InvalidBase64,
@@ -286,7 +287,7 @@ def _parse_json(body: bytes, max_images: int | None) -> ClassifyRequest:
             f"Expected one of image, images, upload or s3, received: {', '.join(sources)}"
         )
     # None would read as "not given" below; the id and the reference are checked in full
-    # where they are used (imagerec.storage).
+    # where they are used (imagerec.http.storage).
     if "upload" in document:
         if document["upload"] is None:
             raise InvalidUploadId('Expected "upload" to be an id from POST /api/uploads.')

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from imagerec.errors import InvalidArgument, ModelError
+from imagerec.core.errors import InvalidArgument, ModelError
 
 DATA_FILE = "imagenet_hierarchy.json"
 # Names that take no article: "clothing", "footwear", "sports equipment", "white goods".
