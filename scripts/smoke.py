@@ -5,7 +5,7 @@
 The stack is --stack, else $AWS_SAM_STACK_NAME. Its Outputs (read with boto3) give the URLs:
 1. GET  $ApiUrl/api/health and $SiteUrl/api/health (the API, then through CloudFront): 200;
 2. POST $SiteUrl/api/classify with the photo of events/classify-jpeg.json: 200 and predictions;
-3. GET  $SiteUrl/: 200, HTML, and every header of imagerec/headers.py with its value.
+3. GET  $SiteUrl/: 200, HTML, and every header of imagerec/http/headers.py with its value.
 One line per check; the exit status is 1 if any failed. Needs boto3 only (the SAM venv has it).
 """
 
@@ -30,7 +30,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 ROOT = Path(__file__).resolve().parents[1]
 PHOTO_EVENT = ROOT / "events" / "classify-jpeg.json"
 # Plain data with no imports, so it is read without installing the app and its dependencies.
-HEADERS_MODULE = ROOT / "layers" / "imagerec" / "imagerec" / "headers.py"
+HEADERS_MODULE = ROOT / "layers" / "imagerec" / "imagerec" / "http" / "headers.py"
 TIMEOUT_S = 30.0
 REQUIRED_OUTPUTS = ("ApiUrl", "SiteUrl")
 
