@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,42 +49,50 @@ def handler_of(logical_id: str) -> str:
     return command[0]
 
 
-def function_env(
-    logical_id: str,
-    function_venv: FunctionVenv,
-    task_root: Path,
-    runtime_client: Path,
-    exported_models: Path,
-) -> dict[str, str]:
+@dataclass(frozen=True)
+class Image:
+    """The image's contents, assembled by tests/integration/conftest.py."""
+
+    venv: FunctionVenv
+    task_root: Path
+    runtime_dir: Path
+    models: Path
+
+
+@pytest.fixture(scope="module")
+def image(
+    function_venv: FunctionVenv, task_root: Path, runtime_client: Path, exported_models: Path
+) -> Image:
+    return Image(function_venv, task_root, runtime_client, exported_models)
+
+
+def function_env(image: Image, logical_id: str) -> dict[str, str]:
     """What the function's process sees on Lambda: Lambda's own variables, the image's ENV
     (its model folder here instead of /opt/models), then the template's literal variables."""
-    image = {
-        name: value.replace(IMAGE_MODELS, str(exported_models))
+    image_env = {
+        name: value.replace(IMAGE_MODELS, str(image.models))
         for name, value in image_environment().items()
     }
     memory = function_properties(logical_id)["MemorySize"]
     memory_mb = parameter_default(memory["Ref"]) if isinstance(memory, dict) else memory
     reserved = lambda_reserved_environment(
-        f"imagerec-{logical_id}", int(memory_mb), REGION, task_root, runtime_client, image_python()
+        f"imagerec-{logical_id}",
+        int(memory_mb),
+        REGION,
+        image.task_root,
+        image.runtime_dir,
+        image_python(),
     )
-    return {**reserved, **image, **function_environment(logical_id)}
+    return {**reserved, **image_env, **function_environment(logical_id)}
 
 
-def start(
-    logical_id: str,
-    function_venv: FunctionVenv,
-    task_root: Path,
-    runtime_client: Path,
-    exported_models: Path,
-    log_path: Path,
-    **overrides: str,
-) -> LambdaProcess:
-    env = function_env(logical_id, function_venv, task_root, runtime_client, exported_models)
+def start(image: Image, logical_id: str, log_path: Path, **overrides: str) -> LambdaProcess:
+    """The function's environment, ready to start (a context manager)."""
     return LambdaProcess(
-        function_venv.python,
+        image.venv.python,
         handler_of(logical_id),
-        task_root,
-        {**env, **overrides},
+        image.task_root,
+        {**function_env(image, logical_id), **overrides},
         log_path,
         function_arn=f"arn:aws:lambda:{REGION}:123456789012:function:imagerec-{logical_id}",
         timeout_s=float(function_properties(logical_id)["Timeout"]),
@@ -120,15 +129,11 @@ def api_response(outcome: Outcome) -> tuple[int, dict[str, str], Any]:
 
 @pytest.fixture(scope="module")
 def classify_function(
-    function_venv: FunctionVenv,
-    task_root: Path,
-    runtime_client: Path,
-    exported_models: Path,
-    tmp_path_factory: pytest.TempPathFactory,
+    image: Image, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LambdaProcess]:
     """One execution environment of ClassifyFunction, warm across this module's events."""
     log = tmp_path_factory.mktemp("classify") / "function.log"
-    with start(CLASSIFY, function_venv, task_root, runtime_client, exported_models, log) as fn:
+    with start(image, CLASSIFY, log) as fn:
         fn.wait_for_init(INIT_TIMEOUT_S)
         assert fn.api.init_error is None, fn.api.init_error.body
         assert fn.running, fn.log()
@@ -234,23 +239,11 @@ def s3(s3_server: str) -> Any:
 
 @pytest.fixture(scope="module")
 def batch_function(
-    s3_server: str,
-    function_venv: FunctionVenv,
-    task_root: Path,
-    runtime_client: Path,
-    exported_models: Path,
-    tmp_path_factory: pytest.TempPathFactory,
+    image: Image, s3_server: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LambdaProcess]:
+    """One execution environment of BatchFunction, its boto3 pointed at the S3 server."""
     log = tmp_path_factory.mktemp("batch") / "function.log"
-    with start(
-        BATCH,
-        function_venv,
-        task_root,
-        runtime_client,
-        exported_models,
-        log,
-        AWS_ENDPOINT_URL_S3=s3_server,
-    ) as fn:
+    with start(image, BATCH, log, AWS_ENDPOINT_URL_S3=s3_server) as fn:
         fn.wait_for_init(INIT_TIMEOUT_S)
         assert fn.api.init_error is None, fn.api.init_error.body
         assert fn.running, fn.log()
@@ -322,24 +315,12 @@ def test_the_batch_function_reports_init_time_and_memory(
 
 
 def test_an_import_time_failure_is_posted_to_init_error_and_the_process_exits(
-    function_venv: FunctionVenv,
-    task_root: Path,
-    runtime_client: Path,
-    exported_models: Path,
-    tmp_path: Path,
+    image: Image, tmp_path: Path
 ) -> None:
     # Given the API function configured for a model the image does not contain
     missing = "efficientnet_lite2"
-    assert not list(exported_models.glob(f"{missing}*"))
-    with start(
-        CLASSIFY,
-        function_venv,
-        task_root,
-        runtime_client,
-        exported_models,
-        tmp_path / "function.log",
-        IMAGEREC_MODEL=missing,
-    ) as fn:
+    assert not list(image.models.glob(f"{missing}*"))
+    with start(image, CLASSIFY, tmp_path / "function.log", IMAGEREC_MODEL=missing) as fn:
         # When the runtime client imports the handler's module
         fn.wait_for_init(INIT_TIMEOUT_S)
         # Then the failure is posted to /init/error with its type and message, the client never
