@@ -18,6 +18,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
+from imagerec.core.errors import ModelNotBuilt
 from tests.conftest import PHOTOS, ROOT, event
 from tests.function_image import (
     FunctionVenv,
@@ -327,6 +328,7 @@ def test_an_import_time_failure_is_posted_to_init_error_and_the_process_exits(
         # asks for an event, and the process exits non-zero (Lambda reports Runtime.ExitError)
         assert fn.api.init_error is not None, fn.log()
         error = fn.api.init_error.json()
+        assert error["errorType"] == ModelNotBuilt.__name__
         assert fn.api.init_error.headers["lambda-runtime-function-error-type"] == error["errorType"]
         assert missing in error["errorMessage"]
         assert fn.api.first_next_at is None
