@@ -10,26 +10,14 @@ import os
 import re
 import shlex
 import subprocess
-import venv
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import EVENTS, ROOT
+from tests.function_image import DOCKERFILE, FunctionVenv, instructions
 
 pytestmark = pytest.mark.integration
-
-DOCKERFILE = ROOT / "functions" / "classify" / "Dockerfile"
-
-
-def instructions() -> list[tuple[str, str]]:
-    text = DOCKERFILE.read_text().replace("\\\n", " ")
-    lines = [line.strip() for line in text.splitlines()]
-    return [
-        (line.split()[0].upper(), line.split(maxsplit=1)[1])
-        for line in lines
-        if line and not line.startswith("#")
-    ]
 
 
 def copy_sources() -> list[str]:
@@ -87,43 +75,18 @@ def test_requirements_are_exact_pins_and_the_dev_venv_uses_them() -> None:
 
 @pytest.mark.slow
 def test_final_stage_installs_into_a_fresh_venv_and_answers_without_tensorflow(
-    tmp_path: Path,
+    function_venv: FunctionVenv, exported_models: Path, task_root: Path, tmp_path: Path
 ) -> None:
-    # Given a fresh venv holding only what the image's final stage installs
-    env_dir = tmp_path / "venv"
-    venv.create(env_dir, with_pip=True)
-    python = env_dir / "bin" / "python"
-    pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    subprocess.run(
-        [*pip, "-c", ROOT / "constraints.txt", "-r", ROOT / "functions/classify/requirements.txt"],
-        check=True,
-    )
-    # The package with its declared dependencies, as the image installs it: every one is
-    # already there, and the build warns of nothing (no setuptools deprecation, no data
-    # folder left out of the packages).
-    package = subprocess.run(
-        [
-            str(python),
-            "-m",
-            "pip",
-            "install",
-            "-v",
-            "-c",
-            ROOT / "constraints.txt",
-            ROOT / "layers/imagerec",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    build_log = package.stdout + package.stderr
-    assert "Deprecat" not in build_log
-    assert "absent from the" not in build_log
+    # Given a fresh venv holding only what the image's final stage installs (the fixture), with
+    # the package's declared dependencies all already there, and a build that warns of nothing
+    # (no setuptools deprecation, no data folder left out of the packages)
+    python = function_venv.python
+    assert "Deprecat" not in function_venv.package_log
+    assert "absent from the" not in function_venv.package_log
     check = subprocess.run([str(python), "-m", "pip", "check"], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout
     # The model as the image's build stage exports it: LiteRT's file, no Keras model
-    models = tmp_path / "models"
-    subprocess.run([ROOT / ".venv/bin/imagerec", "build-model", "--export", models], check=True)
+    models = exported_models
     assert not list(models.rglob("*.keras"))
     # When the Lambda entry point is imported there, as the runtime does, and invoked
     script = (
@@ -145,7 +108,7 @@ def test_final_stage_installs_into_a_fresh_venv_and_answers_without_tensorflow(
     }
     done = subprocess.run(
         [str(python), "-c", script],
-        cwd=ROOT / "functions" / "classify",
+        cwd=task_root,
         env=env,
         capture_output=True,
         text=True,
