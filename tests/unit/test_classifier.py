@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import imagerec
-from imagerec.core.errors import InvalidArgument, UnknownModel, UnsupportedFormat
+from imagerec.core.errors import InvalidArgument, ModelNotBuilt, UnknownModel, UnsupportedFormat
 from imagerec.core.preprocess import preprocess
-from imagerec.models.classifier import Classifier, top_k_predictions
+from imagerec.core.settings import Settings
+from imagerec.models.classifier import Classifier, built_artefact, top_k_predictions
 from imagerec.models.registry import (
     LATENCY_RUNS,
     LATENCY_WARMUP,
@@ -234,6 +236,24 @@ def test_keras_application_names_resolve(name: str) -> None:
 def test_unknown_model_names_are_refused_before_any_build() -> None:
     with pytest.raises(UnknownModel, match="efficientnet_lite0"):
         imagerec.load_classifier("not_a_model")
+
+
+@pytest.mark.parametrize(
+    ("on_lambda", "fix"),
+    [
+        (False, "build it with `imagerec build-model efficientnet_lite2`."),
+        (True, "rebuild the image with the build argument IMAGEREC_MODEL=efficientnet_lite2."),
+    ],
+)
+def test_a_missing_model_says_how_to_get_it_where_it_runs(
+    tmp_path: Path, on_lambda: bool, fix: str
+) -> None:
+    # Given an empty model cache, on a laptop or in a function image
+    settings = Settings(model="efficientnet_lite2", cache_dir=tmp_path, on_lambda=on_lambda)
+    # When the built artefact is looked up, then the one line says the fix that applies there
+    with pytest.raises(ModelNotBuilt) as raised:
+        built_artefact(settings)
+    assert str(raised.value).endswith(fix)
 
 
 def test_large_jpegs_decode_smaller_yet_answer_like_a_full_decode(litert: Classifier) -> None:

@@ -8,6 +8,7 @@ the image build do. This module sits above every layer it wires (docs/architectu
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import TYPE_CHECKING
 
@@ -15,8 +16,11 @@ from imagerec.core.settings import Settings
 from imagerec.models.classifier import load_classifier
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools import Logger
+
     from imagerec.bulk.s3 import BatchHandler
     from imagerec.http.api import Handler
+    from imagerec.models.classifier import Classifier
 
 
 def load_handler(settings: Settings | None = None) -> Handler:
@@ -25,6 +29,23 @@ def load_handler(settings: Settings | None = None) -> Handler:
     from imagerec.http.api import create_handler, logger
 
     settings = settings or Settings.from_env()
+    return create_handler(_ready_classifier(settings, logger), settings)
+
+
+def load_batch_handler(settings: Settings | None = None) -> BatchHandler:
+    """The batch function's handler over the built model."""
+    from aws_lambda_powertools import Logger
+
+    from imagerec.bulk.s3 import create_batch_handler
+
+    settings = settings or Settings.from_env()
+    # The service name is the function's POWERTOOLS_SERVICE_NAME (imagerec-batch).
+    logger = Logger(stream=sys.stderr)
+    return create_batch_handler(_ready_classifier(settings, logger))
+
+
+def _ready_classifier(settings: Settings, logger: Logger) -> Classifier:
+    """The built model, loaded and warmed, with one log line that shows the init's cost."""
     start = time.perf_counter()
     classifier = load_classifier(settings=settings, build=False)
     classifier.warm_up()
@@ -37,14 +58,4 @@ def load_handler(settings: Settings | None = None) -> Handler:
             "init_ms": round((time.perf_counter() - start) * 1000, 1),
         },
     )
-    return create_handler(classifier, settings)
-
-
-def load_batch_handler(settings: Settings | None = None) -> BatchHandler:
-    """The batch function's handler over the built model."""
-    from imagerec.bulk.s3 import create_batch_handler
-
-    settings = settings or Settings.from_env()
-    classifier = load_classifier(settings=settings, build=False)
-    classifier.warm_up()
-    return create_batch_handler(classifier)
+    return classifier

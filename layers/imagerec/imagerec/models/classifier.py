@@ -357,10 +357,13 @@ def built_artefact(settings: Settings) -> Artefact:
         return artefact
     if not is_custom_model(model):
         get_spec(model, settings.cache_dir)  # an unknown name fails here, before any build
-    raise ModelNotBuilt(
-        f"The model {model} is not built in {settings.cache_dir}; build it with "
-        f"`imagerec build-model {model}`."
+    # In a function image the model is baked in at build time: the fix is the image, not a command.
+    fix = (
+        f"rebuild the image with the build argument IMAGEREC_MODEL={model}"
+        if settings.on_lambda
+        else f"build it with `imagerec build-model {model}`"
     )
+    raise ModelNotBuilt(f"The model {model} is not built in {settings.cache_dir}; {fix}.")
 
 
 def _override(settings: Settings, name: str | None, runtime: str | None) -> Settings:
