@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from samtranslator.translator.arn_generator import ArnGenerator
 from samtranslator.translator.transform import transform
 
 from tests.integration.test_template import (
@@ -79,8 +80,10 @@ def test_no_arn_is_written_in_the_commercial_partition() -> None:
 def test_the_template_translated_in_china_names_only_the_china_partition(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Given the SAM transform run in cn-north-1, as CloudFormation runs it there
+    # Given the SAM transform run in cn-north-1, as CloudFormation runs it there (the
+    # translator caches the session's region, so it is told, as SAM CLI tells it)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "cn-north-1")
+    monkeypatch.setattr(ArnGenerator, "BOTO_SESSION_REGION_NAME", "cn-north-1")
     template = sam_template()
     for spec in template["Resources"].values():
         properties = spec.get("Properties", {})
