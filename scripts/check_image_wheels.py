@@ -5,6 +5,11 @@ no wheel for the image. So for each stage of functions/classify/Dockerfile and e
 architecture, this asks pip to resolve the same requirements for the base image's Python and
 only the platform tags its glibc accepts, binary wheels only, and fails on anything unresolved.
 
+Each stage also installs layers/imagerec with its declared dependencies, so those are resolved
+with the pins, and every package pip would install (the dependencies of the dependencies too)
+must be pinned in the stage's own requirement files: a package left to the constraints file
+alone, or to nothing, is one the image's pip fetches on its own, and the check fails on it.
+
     python scripts/check_image_wheels.py                  # both architectures
     python scripts/check_image_wheels.py --arch aarch64   # one
     python scripts/check_image_wheels.py --base public.ecr.aws/lambda/python:3.11.2026.02.28.00
@@ -13,20 +18,24 @@ only the platform tags its glibc accepts, binary wheels only, and fails on anyth
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import subprocess
 import sys
 import tempfile
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "functions" / "classify" / "Dockerfile"
 CONSTRAINTS = ROOT / "constraints.txt"
 FUNCTION = ROOT / "functions" / "classify"
+PACKAGE = ROOT / "layers" / "imagerec" / "pyproject.toml"
 # What each stage of the Dockerfile installs, in the order it installs them.
 STAGES = {
     "final": ("requirements.txt",),
@@ -107,19 +116,62 @@ def requirements_for(files: tuple[str, ...], target: Target) -> list[str]:
     return pins
 
 
-def resolve(pins: list[str], target: Target) -> subprocess.CompletedProcess[str]:
+def package_dependencies(target: Target) -> list[str]:
+    """What ``pip install layers/imagerec`` (no extras) asks for, for the target's markers."""
+    declared = tomllib.loads(PACKAGE.read_text())["project"]["dependencies"]
+    env = marker_environment(target)
+    wanted = []
+    for line in declared:
+        requirement = Requirement(line)
+        if requirement.marker is None or requirement.marker.evaluate(env):
+            requirement.marker = None
+            wanted.append(str(requirement))
+    return wanted
+
+
+def pinned_names(pins: list[str]) -> set[str]:
+    """The packages the stage's requirement files pin to one exact version."""
+    names: set[str] = set()
+    for pin in pins:
+        requirement = Requirement(pin)
+        if any(spec.operator in {"==", "==="} for spec in requirement.specifier):
+            names.add(canonicalize_name(requirement.name))
+    return names
+
+
+@dataclass(frozen=True)
+class Resolution:
+    returncode: int
+    stderr: str
+    installs: dict[str, str]  # canonical name → version pip would install
+
+
+def resolve(pins: list[str], target: Target) -> Resolution:
     with tempfile.TemporaryDirectory() as scratch:
         requirements = Path(scratch) / "requirements.txt"
         requirements.write_text("\n".join(pins) + "\n")
+        report = Path(scratch) / "report.json"
         command = [
             sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed",
             "--disable-pip-version-check", "--quiet", "--only-binary=:all:",
-            "--target", str(Path(scratch) / "target"),
+            "--target", str(Path(scratch) / "target"), "--report", str(report),
             "--python-version", target.python, "--implementation", "cp", "--abi", target.abi,
             *(f"--platform={tag}" for tag in platform_tags(target.glibc_minor, target.arch)),
             "-c", str(CONSTRAINTS), "-r", str(requirements),
         ]  # fmt: skip
-        return subprocess.run(command, capture_output=True, text=True, check=False)
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        installs: dict[str, str] = {}
+        if done.returncode == 0:
+            for item in json.loads(report.read_text())["install"]:
+                metadata = item["metadata"]
+                installs[canonicalize_name(metadata["name"])] = metadata["version"]
+        return Resolution(done.returncode, done.stderr, installs)
+
+
+def unpinned(pins: list[str], installs: dict[str, str]) -> list[str]:
+    """``name==version`` of each package pip would install that the stage's files do not pin."""
+    pinned = pinned_names(pins)
+    return sorted(f"{name}=={version}" for name, version in installs.items() if name not in pinned)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -135,14 +187,27 @@ def main(argv: list[str] | None = None) -> int:
     for arch in args.arch or ARCHES:
         target = Target(python, GLIBC_BY_PYTHON[python], arch)
         for stage, files in STAGES.items():
-            result = resolve(requirements_for(files, target), target)
+            pins = requirements_for(files, target)
+            result = resolve(pins + package_dependencies(target), target)
             where = f"{image} {arch} {stage} stage (glibc 2.{target.glibc_minor})"
-            if result.returncode == 0:
-                print(f"ok: {where}: every pin has a binary wheel")
+            if result.returncode != 0:
+                failures += 1
+                errors = [ln for ln in result.stderr.splitlines() if ln.startswith("ERROR")]
+                print(f"FAIL: {where}:", *(errors or result.stderr.splitlines()[-3:]), sep="\n  ")
                 continue
-            failures += 1
-            errors = [ln for ln in result.stderr.splitlines() if ln.startswith("ERROR")]
-            print(f"FAIL: {where}:", *(errors or result.stderr.splitlines()[-3:]), sep="\n  ")
+            loose = unpinned(pins, result.installs)
+            if loose:
+                failures += 1
+                print(
+                    f"FAIL: {where}: installed but not pinned in {' + '.join(files)}:",
+                    *loose,
+                    sep="\n  ",
+                )
+                continue
+            print(
+                f"ok: {where}: every pin has a binary wheel, and all {len(result.installs)} "
+                "packages it installs are pinned"
+            )
     return 1 if failures else 0
 
 

@@ -169,28 +169,58 @@ def check_credentials() -> str:
     return f"AWS account {identity['Account']} as {identity['Arn']}"
 
 
-def concurrency_held(stack_name: str) -> int:
-    """Concurrency this stack's function already takes from the pool (0 on a first deploy)."""
+def deployed_function(stack_name: str) -> str | None:
+    """The stack's function name, or None before its first deploy."""
     result = run("aws", "cloudformation", "describe-stacks", "--stack-name", stack_name,
                  "--output", "json")  # fmt: skip
     if result.returncode != 0:
         if "does not exist" in result.stderr:
-            return 0
+            return None
         raise PreflightError(
             f"aws cloudformation describe-stacks failed: {error_line(result.stderr)}"
         )
     outputs = json.loads(result.stdout)["Stacks"][0].get("Outputs", [])
     names = [o["OutputValue"] for o in outputs if o["OutputKey"] == "FunctionName"]
-    if not names:
-        return 0
-    reserved = aws_json("lambda", "get-function-concurrency", "--function-name", names[0])
-    if reserved and reserved.get("ReservedConcurrentExecutions"):
-        return int(reserved["ReservedConcurrentExecutions"])
+    return names[0] if names else None
+
+
+def live_provisioned(function: str) -> int:
+    """Provisioned concurrency the live alias holds now (what auto scaling last asked for)."""
     result = run("aws", "lambda", "get-provisioned-concurrency-config", "--function-name",
-                 names[0], "--qualifier", "live", "--output", "json")  # fmt: skip
+                 function, "--qualifier", "live", "--output", "json")  # fmt: skip
     if result.returncode != 0:
         return 0  # ProvisionedConcurrencyConfigNotFoundException: none configured
     return int(json.loads(result.stdout).get("RequestedProvisionedConcurrentExecutions", 0))
+
+
+def concurrency_held(stack_name: str) -> int:
+    """Concurrency this stack's function already takes from the pool (0 on a first deploy)."""
+    function = deployed_function(stack_name)
+    if function is None:
+        return 0
+    reserved = aws_json("lambda", "get-function-concurrency", "--function-name", function)
+    if reserved and reserved.get("ReservedConcurrentExecutions"):
+        return int(reserved["ReservedConcurrentExecutions"])
+    return live_provisioned(function)
+
+
+def check_redeploy(plan: Plan) -> str:
+    """Say what a redeploy does to provisioned concurrency that auto scaling has raised: the
+    new version gets the template's ProvisionedConcurrency, warm before the alias moves to it,
+    and target tracking scales out again from there (docs/deploy.md, "How it scales")."""
+    if plan.provisioned == 0:
+        return "no provisioned concurrency to carry over"
+    function = deployed_function(plan.stack_name)
+    now = live_provisioned(function) if function else 0
+    if now <= plan.provisioned:
+        return f"the live alias holds {now}; the new version starts with {plan.provisioned}"
+    return (
+        f"the live alias holds {now} provisioned environments now (auto scaling); the new "
+        f"version starts with ProvisionedConcurrency={plan.provisioned} and target tracking "
+        f"adds the rest again within minutes. To cut over with {now} warm, set "
+        f"ProvisionedConcurrency={now} in samconfig.toml's [{plan.environment}] "
+        "parameter_overrides for this deploy, and lower it again after"
+    )
 
 
 def check_concurrency(plan: Plan) -> str:
@@ -234,11 +264,12 @@ def main(argv: list[str] | None = None) -> int:
         ("container", check_container_runtime),
         ("credentials", check_credentials),
         ("concurrency", lambda: check_concurrency(plan)),
+        ("redeploy", lambda: check_redeploy(plan)),
     ]
     failed: set[str] = set()
     for name, check in checks:
-        if name == "concurrency" and "credentials" in failed:
-            break  # it asks the account, which needs the credentials that just failed
+        if name in {"concurrency", "redeploy"} and "credentials" in failed:
+            break  # they ask the account, which needs the credentials that just failed
         try:
             print(f"preflight: ok      {name}: {check()}")
         except PreflightError as error:

@@ -7,9 +7,11 @@ entry point with the real classifier, and our reading of the ResultWriter's file
 
 What is faked, because moto lacks it: moto records executions but does not run a Distributed
 Map (its optional executor would need Docker to invoke Lambda), so `run_map` below plays
-Step Functions' part, following the ASL: list the prefix, select and batch the items, call the
-batch handler per batch, write manifest.json and SUCCEEDED_n/FAILED_n.json as ResultWriter
-documents, and end the execution with the Distributed Map's output. The stack whose outputs
+Step Functions' part, following the ASL: list the prefix, select and batch the items (with the
+ItemBatcher's BatchInput), build the Lambda payload from the task's Parameters, call the batch
+handler per batch (which writes its records to the results bucket itself), write manifest.json
+and SUCCEEDED_n/FAILED_n.json as ResultWriter documents, and end the execution with the
+Distributed Map's output. The stack whose outputs
 `imagerec batch` reads is created by moto's CloudFormation.
 """
 
@@ -53,6 +55,9 @@ RESULTS_BUCKET = "imagerec-batchresults-1a2b"
 STACK = "imagerec-test"
 ASL = Path(__file__).resolve().parents[2] / "statemachines" / "classify_bucket.asl.json"
 SUBSTITUTIONS = {
+    "ListObjectsArn": "arn:aws:states:::s3:listObjectsV2",
+    "LambdaInvokeArn": "arn:aws:states:::lambda:invoke",
+    "PutObjectArn": "arn:aws:states:::s3:putObject",
     "BatchFunctionArn": f"arn:aws:lambda:{REGION}:{DEFAULT_ACCOUNT_ID}:function:batch",
     "ResultsBucket": RESULTS_BUCKET,
     "ResultsPrefix": "batch-results",
@@ -75,9 +80,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Clients]:
     with mock_aws():
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=PHOTOS_BUCKET)
-        definition = re.sub(
-            r"\$\{(\w+)\}", lambda m: SUBSTITUTIONS[m[1]], ASL.read_text(encoding="utf-8")
-        )
+        definition = substituted()
         # The stack's bulk resources and the two outputs `imagerec batch` reads, as moto's
         # CloudFormation creates them (the state machine runs the real ASL file).
         template = {
@@ -113,8 +116,9 @@ def run_map(
 ) -> None:
     """Step Functions' part, which moto does not play: run the one RUNNING execution's
     Distributed Map as the ASL describes it, and end the execution with its output."""
-    asl = json.loads(ASL.read_text(encoding="utf-8"))
+    asl = json.loads(substituted())
     (state,) = [s for s in asl["States"].values() if s["Type"] == "Map"]
+    (task,) = state["ItemProcessor"]["States"].values()
     backend = stepfunctions_backends[DEFAULT_ACCOUNT_ID][REGION]
     (execution,) = [
         e for machine in backend.state_machines for e in machine.executions if e.status == "RUNNING"
@@ -136,16 +140,23 @@ def run_map(
     batches = [selected[i : i + size] for i in range(0, len(selected), size)]
     succeeded, failed = [], []
     for index, items in enumerate(batches):
-        child = {
-            "ExecutionArn": f"{execution.execution_arn}:child-{index}",
-            "Input": json.dumps({"Items": items}),
-            "Status": "SUCCEEDED",
-        }
+        child_arn = f"{execution.execution_arn}:child-{index}"
+        # ItemBatcher: the batch's Items and the fixed BatchInput are the child's input
+        child_input = {"Items": items, "BatchInput": state["ItemBatcher"]["BatchInput"]}
+        child = {"ExecutionArn": child_arn, "Input": json.dumps(child_input), "Status": "SUCCEEDED"}
         if crash_on is not None and any(item["key"] == crash_on for item in items):
             child.update(Status="FAILED", Error="Lambda.Unknown", Cause="Task timed out")
             failed.append(child)
             continue
-        child["Output"] = json.dumps(handler({"Items": items}, None))
+        # The task's Payload: "$.x" from the child's input, "$$.Execution.Id" its own ARN;
+        # OutputPath $.Payload makes the handler's answer the child's output
+        payload = {
+            field.removesuffix(".$"): child_arn
+            if path == "$$.Execution.Id"
+            else child_input[path[2:]]
+            for field, path in task["Parameters"]["Payload"].items()
+        }
+        child["Output"] = json.dumps(handler(payload, None))
         succeeded.append(child)
     # ResultWriter: the child executions by status, and a manifest naming the files
     run_id = str(uuid.uuid4())
@@ -169,6 +180,12 @@ def run_map(
             "ResultWriterDetails": {"Bucket": RESULTS_BUCKET, "Key": f"{prefix}/manifest.json"},
         }
     )
+
+
+def substituted() -> str:
+    """The ASL as CloudFormation hands it to Step Functions (DefinitionSubstitutions applied)."""
+    text = ASL.read_text(encoding="utf-8")
+    return re.sub(r"\$\{(\w+)\}", lambda m: SUBSTITUTIONS[m[1]], text)
 
 
 def upload_photos(s3: Any, prefix: str) -> dict[str, str | None]:
@@ -232,6 +249,13 @@ def test_batch_waits_and_writes_the_records_of_every_object(
         name = record["filename"].rsplit("/", 1)[1].split(".")[0]
         local = classify_file(classifier, str(PHOTOS[name][0]), 3)
         assert record["predictions"] == local["predictions"]
+    # And the map's result files hold only each batch's counts and records key, not records
+    listed = aws.s3.list_objects_v2(Bucket=RESULTS_BUCKET, Prefix="batch-results/")["Contents"]
+    (succeeded,) = [o["Key"] for o in listed if o["Key"].endswith("SUCCEEDED_0.json")]
+    children = json.loads(aws.s3.get_object(Bucket=RESULTS_BUCKET, Key=succeeded)["Body"].read())
+    outputs = [json.loads(child["Output"]) for child in children]
+    assert sum(o["count"] for o in outputs) == len(expected)
+    assert all(set(o) == {"records_bucket", "records_key", "count", "failed"} for o in outputs)
     # And the run reports its failures and exits non-zero
     assert status == 1
     assert "4 done, 2 failed" in err.getvalue()

@@ -5,6 +5,7 @@ into a fresh venv, where the handler must answer with no TensorFlow present."""
 from __future__ import annotations
 
 import fnmatch
+import importlib.metadata
 import json
 import os
 import re
@@ -13,7 +14,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
+from scripts import check_image_wheels
 from tests.conftest import EVENTS, ROOT
 from tests.function_image import DOCKERFILE, FunctionVenv, instructions
 
@@ -73,6 +77,48 @@ def test_requirements_are_exact_pins_and_the_dev_venv_uses_them() -> None:
     assert "requirements-build" not in final_stage, "the served image must not carry TensorFlow"
 
 
+def installed_closure(wanted: list[str], target: check_image_wheels.Target) -> dict[str, str]:
+    """Every package ``wanted`` brings in, with its dependencies' dependencies, read from this
+    venv's installed metadata (the same pins as the image) with the image's markers."""
+    env = check_image_wheels.marker_environment(target)
+    found: dict[str, str] = {}
+    queue = [Requirement(line) for line in wanted]
+    while queue:
+        requirement = queue.pop()
+        name = canonicalize_name(requirement.name)
+        if name in found:
+            continue
+        distribution = importlib.metadata.distribution(requirement.name)
+        found[name] = distribution.version
+        for line in distribution.requires or []:
+            dependency = Requirement(line)
+            if dependency.marker is None or dependency.marker.evaluate({**env, "extra": ""}):
+                queue.append(dependency)
+    return found
+
+
+def test_every_package_the_final_stage_installs_is_pinned_and_the_check_sees_one_left_out() -> None:
+    # Given what the image's final stage installs: its requirements, then the package with
+    # its declared dependencies (for the image's Python, on arm64)
+    target = check_image_wheels.Target("3.13", 34, "aarch64")
+    pins = check_image_wheels.requirements_for(check_image_wheels.STAGES["final"], target)
+    wanted = pins + check_image_wheels.package_dependencies(target)
+    closure = installed_closure(wanted, target)
+    # Then every one of them, down to the dependencies' dependencies, is pinned by the stage
+    # itself, so installing the package fetches nothing
+    assert "tqdm" in closure
+    assert "botocore" in closure
+    assert check_image_wheels.unpinned(pins, closure) == []
+    # And the wheel check names a dependency that only the package declares, once unpinned
+    without_tqdm = [pin for pin in pins if not pin.startswith("tqdm")]
+    assert check_image_wheels.unpinned(without_tqdm, closure) == [f"tqdm=={closure['tqdm']}"]
+    # And one that only a pinned package needs (boto3 needs botocore)
+    without_botocore = [pin for pin in pins if not pin.startswith("botocore")]
+    assert check_image_wheels.unpinned(without_botocore, closure) == [
+        f"botocore=={closure['botocore']}"
+    ]
+
+
 @pytest.mark.slow
 def test_final_stage_installs_into_a_fresh_venv_and_answers_without_tensorflow(
     function_venv: FunctionVenv, exported_models: Path, task_root: Path, tmp_path: Path
@@ -83,6 +129,10 @@ def test_final_stage_installs_into_a_fresh_venv_and_answers_without_tensorflow(
     python = function_venv.python
     assert "Deprecat" not in function_venv.package_log
     assert "absent from the" not in function_venv.package_log
+    # And it brings nothing of its own: every dependency was pinned and installed before it
+    lines = function_venv.package_log.splitlines()
+    (installed,) = [ln for ln in lines if ln.startswith("Successfully installed")]
+    assert installed == "Successfully installed imagerec-0.1.0"
     check = subprocess.run([str(python), "-m", "pip", "check"], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout
     # The model as the image's build stage exports it: LiteRT's file, no Keras model

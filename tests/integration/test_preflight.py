@@ -167,6 +167,53 @@ def test_a_redeploy_counts_the_concurrency_its_function_already_holds(fakes: Fak
     assert "lambda get-function-concurrency" in fakes.calls()
 
 
+def deployed_prod(fakes: Fakes, provisioned: int) -> None:
+    """prod already deployed, its live alias holding this provisioned concurrency now."""
+    fakes.replies.update(
+        {
+            "cloudformation describe-stacks": {
+                "stdout": {
+                    "Stacks": [
+                        {"Outputs": [{"OutputKey": "FunctionName", "OutputValue": "fn-prod"}]}
+                    ]
+                }
+            },
+            "lambda get-function-concurrency": {"stdout": {"ReservedConcurrentExecutions": 25}},
+            "lambda get-provisioned-concurrency-config": {
+                "stdout": {"RequestedProvisionedConcurrentExecutions": provisioned}
+            },
+        }
+    )
+
+
+def test_a_redeploy_above_the_floor_says_what_the_new_version_starts_with(fakes: Fakes) -> None:
+    # Given prod deployed, auto scaling having raised its live alias to 12 (the floor is 2)
+    deployed_prod(fakes, provisioned=12)
+    # When prod is checked before a redeploy
+    result = fakes.run("prod")
+    # Then it passes, and says the new version starts at the floor and how to keep 12 warm
+    assert result.returncode == 0, result.stderr
+    (line,) = [ln for ln in result.stdout.splitlines() if "redeploy:" in ln]
+    assert "holds 12 provisioned environments now" in line
+    assert "starts with ProvisionedConcurrency=2" in line
+    assert "ProvisionedConcurrency=12 in samconfig.toml's [prod]" in line
+
+
+def test_a_redeploy_at_the_floor_or_a_first_deploy_has_nothing_to_carry_over(
+    fakes: Fakes,
+) -> None:
+    # Given prod at its floor of 2, then no prod stack at all
+    deployed_prod(fakes, provisioned=2)
+    at_floor = fakes.run("prod")
+    fakes.replies["cloudformation describe-stacks"] = NO_STACK
+    first = fakes.run("prod")
+    # Then neither suggests a change
+    for result in (at_floor, first):
+        assert result.returncode == 0, result.stderr
+        (line,) = [ln for ln in result.stdout.splitlines() if "redeploy:" in ln]
+        assert "the new version starts with 2" in line
+
+
 def test_no_running_docker_or_finch_fails_with_what_to_start(fakes: Fakes) -> None:
     # Given Docker installed but not answering, and no Finch
     fakes.env["FAKE_DOCKER_ERROR"] = (

@@ -18,7 +18,10 @@ VALIDATOR = ROOT / "node_modules" / ".bin" / "asl-validator"
 MACHINES = sorted((ROOT / "statemachines").glob("*.asl.json"))
 # Values of the kind CloudFormation substitutes (template.yaml's DefinitionSubstitutions).
 SUBSTITUTIONS = {
-    "BatchFunctionArn": "arn:aws:lambda:us-east-1:111111111111:function:imagerec-Batch-1A2B",
+    "ListObjectsArn": "arn:aws-cn:states:::s3:listObjectsV2",
+    "LambdaInvokeArn": "arn:aws-cn:states:::lambda:invoke",
+    "PutObjectArn": "arn:aws-cn:states:::s3:putObject",
+    "BatchFunctionArn": "arn:aws-cn:lambda:cn-north-1:111111111111:function:imagerec-Batch-1A2B",
     "ResultsBucket": "imagerec-batchresultsbucket-1a2b3c",
     "ResultsPrefix": "batch-results",
     "MaxConcurrency": "10",

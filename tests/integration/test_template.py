@@ -341,7 +341,7 @@ def test_readable_buckets_get_exactly_object_reads() -> None:
     # Then they may read objects (any version) in exactly those buckets, nothing more
     assert reads["Effect"] == "Allow"
     assert sorted(reads["Action"]) == ["s3:GetObject", "s3:GetObjectVersion"]
-    assert reads["Resource"] == ["arn:aws:s3:::photos-a/*", "arn:aws:s3:::archive.b/*"]
+    assert reads["Resource"] == ["arn:*:s3:::photos-a/*", "arn:*:s3:::archive.b/*"]
     # And the function is told the same list
     function = resource(deployed(ReadableBuckets="photos-a,archive.b"), "ClassifyFunction")[1]
     variables = function["Properties"]["Environment"]["Variables"]

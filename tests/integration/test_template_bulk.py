@@ -33,6 +33,18 @@ pytestmark = pytest.mark.integration
 
 ASL = ROOT / "statemachines" / "classify_bucket.asl.json"
 CFN_LINT = ROOT / ".venv-sam" / "bin" / "cfn-lint"
+# An Express workflow runs for at most 5 minutes; its child runs of the map are Express.
+# https://docs.aws.amazon.com/step-functions/latest/dg/choosing-workflow-type.html
+EXPRESS_LIMIT_SECONDS = 300
+# Lambda's init phase (the model load) may take up to 10 s on top of the function's timeout.
+# https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html
+INIT_SECONDS = 10
+# The one retried error that means Lambda refused the call before running the function
+# (throttling); after any other, the function may have run to its timeout.
+NOT_RUN = {"Lambda.TooManyRequestsException"}
+# Amazon States Language defaults of a retrier.
+# https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html
+RETRY_DEFAULTS = {"IntervalSeconds": 1, "MaxAttempts": 3, "BackoffRate": 2.0}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -123,6 +135,13 @@ def test_substitutions_are_the_batch_function_the_results_bucket_and_the_paramet
     _, machine = resource(template, "BatchStateMachine")
     substitutions = machine["Properties"]["DefinitionSubstitutions"]
     # Then the map reaches exactly this stack's batch function and results bucket, with them
+    # And every ARN of the ASL is built in the stack's own partition
+    for name, action in (
+        ("ListObjectsArn", "s3:listObjectsV2"),
+        ("LambdaInvokeArn", "lambda:invoke"),
+        ("PutObjectArn", "s3:putObject"),
+    ):
+        assert substitutions[name] == {"Fn::Sub": f"arn:${{AWS::Partition}}:states:::{action}"}
     assert substitutions["BatchFunctionArn"] == {"Fn::GetAtt": ["BatchFunction", "Arn"]}
     assert substitutions["ResultsBucket"] == {"Ref": "BatchResultsBucket"}
     assert substitutions["MaxConcurrency"] == 250
@@ -140,7 +159,7 @@ def test_the_map_is_distributed_over_an_s3_listing_batched_retried_and_written_t
     # Given the ASL's one Map state
     state = the_map(definition())
     # Then it lists the bucket and prefix of the execution input
-    assert state["ItemReader"]["Resource"] == "arn:aws:states:::s3:listObjectsV2"
+    assert state["ItemReader"]["Resource"] == "${ListObjectsArn}"
     assert state["ItemReader"]["Parameters"] == {"Bucket.$": "$.bucket", "Prefix.$": "$.prefix"}
     # And runs Express child workflows on batches of keys, as many at once as configured
     assert state["ItemProcessor"]["ProcessorConfig"] == {
@@ -151,18 +170,28 @@ def test_the_map_is_distributed_over_an_s3_listing_batched_retried_and_written_t
     assert state["MaxConcurrencyPath"]
     assert state["ToleratedFailurePercentagePath"]
     assert state["ItemSelector"]["key.$"] == "$$.Map.Item.Value.Key"
-    # And each batch is one Lambda call, retried on throttling and service errors
+    # And each batch is one Lambda call, told where to write its records (the ItemBatcher's
+    # BatchInput) and which child it is, retried on throttling and service errors
     (task,) = state["ItemProcessor"]["States"].values()
-    assert task["Resource"] == "arn:aws:states:::lambda:invoke"
+    assert task["Resource"] == "${LambdaInvokeArn}"
     assert task["Parameters"]["FunctionName"] == "${BatchFunctionArn}"
-    (retry,) = task["Retry"]
-    assert "Lambda.TooManyRequestsException" in retry["ErrorEquals"]
-    assert "Lambda.ServiceException" in retry["ErrorEquals"]
-    assert retry["MaxAttempts"] >= 3
-    assert retry["BackoffRate"] > 1
-    # And the records go to the results bucket, not into the execution's output
+    assert task["Parameters"]["Payload"] == {
+        "Items.$": "$.Items",
+        "BatchInput.$": "$.BatchInput",
+        "batch.$": "$$.Execution.Id",
+    }
+    assert state["ItemBatcher"]["BatchInput"] == {
+        "results_bucket": "${ResultsBucket}",
+        "results_prefix": "${ResultsPrefix}/records",
+    }
+    errors = {error for retrier in task["Retry"] for error in retrier["ErrorEquals"]}
+    assert {"Lambda.TooManyRequestsException", "Lambda.ServiceException"} <= errors
+    throttling = next(r for r in task["Retry"] if set(r["ErrorEquals"]) <= NOT_RUN)
+    assert throttling["MaxAttempts"] >= 3
+    assert throttling["BackoffRate"] > 1
+    # And the map's results go to the results bucket, not into the execution's output
     assert state["ResultWriter"] == {
-        "Resource": "arn:aws:states:::s3:putObject",
+        "Resource": "${PutObjectArn}",
         "Parameters": {"Bucket": "${ResultsBucket}", "Prefix": "${ResultsPrefix}"},
     }
 
@@ -208,10 +237,69 @@ def test_batch_function_is_the_classify_image_with_the_batch_entry_point() -> No
     assert "batch_handler" in assigned
     dockerfile = (ROOT / "functions" / "classify" / "Dockerfile").read_text(encoding="utf-8")
     assert "functions/classify/batch.py" in dockerfile
-    # And it finishes inside the 5-minute limit of the Express child workflow that calls it
-    assert batch["Properties"]["Timeout"] < 300
     # And it keeps the library's own size limit (objects are not carried in a Lambda payload)
     assert "IMAGEREC_MAX_BYTES" not in batch["Properties"]["Environment"]["Variables"]
+
+
+def retry_waits(retrier: Json) -> list[float]:
+    """The longest wait before each retry of a retrier: IntervalSeconds x BackoffRate^n, capped
+    at MaxDelaySeconds (FULL jitter waits a random part of it, never more)."""
+    spec = {**RETRY_DEFAULTS, **retrier}
+    waits = [
+        spec["IntervalSeconds"] * spec["BackoffRate"] ** attempt
+        for attempt in range(spec["MaxAttempts"])
+    ]
+    cap = spec.get("MaxDelaySeconds")
+    return [min(wait, cap) for wait in waits] if cap else waits
+
+
+def child_workflow_worst_case(asl: Json, timeout: int) -> float:
+    """The longest a child workflow can run: every retrier exhausted, each wait at its longest,
+    and every call the function may have run in (the first, and each retry after an error
+    other than throttling) taking its whole timeout and a full init phase."""
+    (task,) = the_map(asl)["ItemProcessor"]["States"].values()
+    retriers = task.get("Retry", [])
+    waits = sum(sum(retry_waits(retrier)) for retrier in retriers)
+    runs = 1 + sum(
+        {**RETRY_DEFAULTS, **retrier}["MaxAttempts"]
+        for retrier in retriers
+        if not set(retrier["ErrorEquals"]) <= NOT_RUN
+    )
+    return runs * (timeout + INIT_SECONDS) + waits
+
+
+def test_a_child_workflow_fits_the_express_limit_at_its_worst() -> None:
+    # Given the ASL's retriers and the batch function's timeout in the template
+    timeout = resource(deployed(), "BatchFunction")[1]["Properties"]["Timeout"]
+    asl = definition()
+    (task,) = the_map(asl)["ItemProcessor"]["States"].values()
+    # When the worst case is added up (all retries, longest waits, full runs)
+    worst = child_workflow_worst_case(asl, timeout)
+    # Then it ends before Step Functions stops the Express child at 5 minutes
+    assert worst <= EXPRESS_LIMIT_SECONDS, f"{worst} s"
+    # And no retrier catches everything (States.ALL would retry a time-out: another full run)
+    assert all("States.ALL" not in r["ErrorEquals"] for r in task["Retry"])
+    assert "TimeoutSeconds" not in task or task["TimeoutSeconds"] <= timeout + INIT_SECONDS
+
+
+def test_the_worst_case_counts_every_run_and_wait() -> None:
+    # Given the retrier the ASL had before (all errors together, six retries capped at 60 s)
+    # and a 240 s timeout, the worst case is 7 runs and 122 s of waits: the sum can fail
+    asl = definition()
+    (task,) = the_map(asl)["ItemProcessor"]["States"].values()
+    task["Retry"] = [
+        {
+            "ErrorEquals": ["Lambda.TooManyRequestsException", "Lambda.ServiceException"],
+            "IntervalSeconds": 2,
+            "MaxAttempts": 6,
+            "BackoffRate": 2,
+            "MaxDelaySeconds": 60,
+        }
+    ]
+    assert child_workflow_worst_case(asl, 240) == 7 * (240 + INIT_SECONDS) + 122
+    # And throttling alone costs only its waits
+    task["Retry"][0]["ErrorEquals"] = ["Lambda.TooManyRequestsException"]
+    assert child_workflow_worst_case(asl, 240) == 240 + INIT_SECONDS + 122
 
 
 # --- IAM: exactly the buckets involved ------------------------------------------------------------
@@ -224,14 +312,30 @@ def test_readable_buckets_are_exactly_what_the_function_reads_and_the_map_lists(
     reads = s3_resources(template, "BatchFunctionRole", "s3:GetObject")
     lists = s3_resources(template, "BatchStateMachineRole", "s3:ListBucket")
     # Then the function reads objects of exactly those buckets and the map lists exactly them
-    assert reads == {"arn:aws:s3:::photos-a/*", "arn:aws:s3:::photos-b.example/*"}
-    assert lists == {"arn:aws:s3:::photos-a", "arn:aws:s3:::photos-b.example"}
+    # (in whatever partition the stack is: "*" there, see template.yaml's BatchFunction)
+    assert reads == {"arn:*:s3:::photos-a/*", "arn:*:s3:::photos-b.example/*"}
+    assert lists == {"arn:*:s3:::photos-a", "arn:*:s3:::photos-b.example"}
     # And the map writes only under the results prefix of its own results bucket
     writes = s3_resources(template, "BatchStateMachineRole", "s3:PutObject")
     prefix = template["Resources"]["BatchStateMachine"]["Properties"]["DefinitionSubstitutions"][
         "ResultsPrefix"
     ]
     assert writes == {f"<BatchResultsBucket.Arn>/{prefix}/*"}
+    # And the function writes its records only under the records prefix the map's BatchInput
+    # gives it, and nothing else anywhere
+    records_prefix = the_map(definition())["ItemBatcher"]["BatchInput"]["results_prefix"]
+    records_prefix = records_prefix.replace("${ResultsPrefix}", prefix)
+    assert s3_resources(template, "BatchFunctionRole", "s3:PutObject") == {
+        f"<BatchResultsBucket.Arn>/{records_prefix}/*"
+    }
+    function_actions = {
+        action
+        for statement in statements(template, "BatchFunctionRole")
+        for action in (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+    }
+    assert function_actions == {"s3:GetObject", "s3:PutObject"}
 
 
 def test_no_readable_buckets_grants_no_bucket_at_all() -> None:

@@ -7,10 +7,16 @@ classified by the same classifier, with the same limits, as the API and the CLI;
 has the shape of the CLI's ``--output`` records, with ``s3://bucket/key`` as the filename.
 A bad object is an error record, never a failed batch: only a crash of the function itself
 (time-out, out of memory) fails a batch, and then Step Functions retries or reports it.
+
+The records go to the results bucket as one JSON-lines object per batch (the ItemBatcher's
+``BatchInput`` names the bucket and prefix), and the handler returns only its counts and key:
+Step Functions caps a state's output at 256 KiB, and 100 records at ``top_k=20`` are more.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -125,6 +131,45 @@ def create_batch_handler(classifier: Classifier, s3: Any = None) -> BatchHandler
             raise InvalidArgument(
                 f"Expected an ItemBatcher event with an Items list, received: {sorted(event)}"
             )
-        return {"records": classify_objects(classifier, s3, items)}
+        bucket, key = records_location(event)
+        records = classify_objects(classifier, s3, items)
+        return write_records(s3, bucket, key, records)
 
     return batch_handler
+
+
+def records_location(event: Mapping[str, Any]) -> tuple[str, str]:
+    """Where this batch's records go: the BatchInput's bucket and prefix, and a key made from
+    the child execution's id, so a retried call overwrites its own file, never another's."""
+    given = event.get("BatchInput")
+    batch = event.get("batch")
+    if (
+        not isinstance(given, Mapping)
+        or not given.get("results_bucket")
+        or not given.get("results_prefix")
+        or not isinstance(batch, str)
+        or not batch
+    ):
+        raise InvalidArgument(
+            "Expected BatchInput {results_bucket, results_prefix} and the batch's execution id, "
+            f"received: {sorted(event)}"
+        )
+    digest = hashlib.sha256(batch.encode()).hexdigest()[:32]
+    prefix = str(given["results_prefix"]).rstrip("/")
+    return str(given["results_bucket"]), f"{prefix}/{digest}.jsonl"
+
+
+def write_records(s3: Any, bucket: str, key: str, records: list[Record]) -> dict[str, Any]:
+    """The records as JSON lines (the local ``--output`` format) in one object; the batch's
+    output is this summary, whose size does not grow with top_k or the batch size."""
+    body = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
+    s3.put_object(
+        Bucket=bucket, Key=key, Body=body.encode("utf-8"), ContentType="application/x-ndjson"
+    )
+    failed = sum(1 for record in records if "error" in record)
+    return {
+        "records_bucket": bucket,
+        "records_key": key,
+        "count": len(records),
+        "failed": failed,
+    }

@@ -4,8 +4,9 @@ Starts an execution of the stack's Distributed Map state machine (its ARN and th
 bucket come from the stack's Outputs), follows the map run's item counts, and, once it has
 finished, reads what the map's ResultWriter left in the results bucket (a ``manifest.json``
 naming ``SUCCEEDED_n.json`` and ``FAILED_n.json`` files of child executions) and turns it back
-into the records of the local ``--output``: one per object. A batch whose Lambda call failed
-after its retries still gives one error record per object it held.
+into the records of the local ``--output``: one per object. Each succeeded batch's output names
+the JSON-lines object its function wrote the records to (bulk/s3.py); a batch whose Lambda
+call failed after its retries still gives one error record per object it held.
 """
 
 from __future__ import annotations
@@ -164,11 +165,25 @@ def records_from_results(s3: Any, bucket: str, manifest_key: str) -> Iterator[Re
     for entry in files.get("SUCCEEDED", []):
         for child in _json_object(s3, bucket, entry["Key"]):
             output = json.loads(child.get("Output") or "{}")
-            yield from output.get("records", [])
+            yield from _batch_records(s3, output)
     for status in ("FAILED", "PENDING"):
         for entry in files.get(status, []):
             for child in _json_object(s3, bucket, entry["Key"]):
                 yield from _failed_batch_records(child, status)
+
+
+def _batch_records(s3: Any, output: dict[str, Any]) -> Iterator[Record]:
+    """The records a succeeded batch wrote, from the object its output names."""
+    try:
+        bucket, key = str(output["records_bucket"]), str(output["records_key"])
+    except (KeyError, TypeError):
+        raise BatchError(
+            f"A batch's output names no records object, received: {str(output)[:MAX_CAUSE]}"
+        ) from None
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
+    for line in body.splitlines():
+        if line.strip():
+            yield json.loads(line)
 
 
 def _failed_batch_records(child: dict[str, Any], status: str) -> Iterator[Record]:
