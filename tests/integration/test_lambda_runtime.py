@@ -37,6 +37,8 @@ CLASSIFY = "ClassifyFunction"
 BATCH = "BatchFunction"
 REGION = "us-east-1"
 BUCKET = "holiday-photos"
+# The stack's results bucket, where each batch writes its records (issue 21).
+RESULTS = "batch-results-bucket"
 # Where the image keeps the exported model (COPY --from=build /opt/models /opt/models).
 IMAGE_MODELS = "/opt/models"
 INIT_TIMEOUT_S = 180
@@ -232,6 +234,7 @@ def s3(s3_server: str) -> Any:
         aws_secret_access_key="testing",
     )
     client.create_bucket(Bucket=BUCKET)
+    client.create_bucket(Bucket=RESULTS)
     for name, (path, _) in PHOTOS.items():
         client.put_object(Bucket=BUCKET, Key=f"2026/{name}{path.suffix}", Body=path.read_bytes())
     client.put_object(Bucket=BUCKET, Key="2026/notes.txt", Body=b"not a photo")
@@ -253,20 +256,29 @@ def batch_function(
 
 def item_batch(s3: Any, prefix: str, top_k: int) -> dict[str, Any]:
     """What the Distributed Map's ItemSelector and ItemBatcher make of a listing
-    (statemachines/classify_bucket.asl.json): {"Items": [{bucket, key, size, top_k}]}."""
+    (statemachines/classify_bucket.asl.json): the Items, the BatchInput naming where records
+    go, and the child execution's id."""
     listing = s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix)["Contents"]
     items = [
         {"bucket": BUCKET, "key": o["Key"], "size": o["Size"], "top_k": top_k} for o in listing
     ]
-    return {"Items": items}
+    return {
+        "Items": items,
+        "BatchInput": {"results_bucket": RESULTS, "results_prefix": "batch-results/records"},
+        "batch": f"arn:aws:states:us-east-1:111111111111:express:m/Classify:run:{prefix}{top_k}",
+    }
 
 
 def batch_records(outcome: Outcome, s3: Any) -> list[dict[str, Any]]:
-    """One record per object of a batch, however the function hands them back. Today it
-    returns them ({"records": [...]}); where it writes them to the results bucket and returns
-    their keys instead (issue 21), this is the one place to read them from `s3`."""
+    """One record per object of a batch: the function writes them to the results bucket as
+    JSON lines and returns where, with counts that must agree."""
     assert outcome.kind == "response", outcome.body[:2000]
-    records: list[dict[str, Any]] = outcome.json()["records"]
+    summary = outcome.json()
+    assert summary["records_bucket"] == RESULTS
+    body = s3.get_object(Bucket=RESULTS, Key=summary["records_key"])["Body"].read()
+    records = [json.loads(line) for line in body.decode("utf-8").splitlines()]
+    assert summary["count"] == len(records)
+    assert summary["failed"] == sum(1 for record in records if "error" in record)
     return records
 
 

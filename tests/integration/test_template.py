@@ -256,9 +256,12 @@ def test_function_environment_configures_the_app_and_powertools() -> None:
     assert variables["POWERTOOLS_LOG_LEVEL"] == "INFO"
     assert variables["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false"
     assert variables["IMAGEREC_MODEL"] == "efficientnet_lite0"
-    # And it serves the model the image was built with (a mismatch would fail every request)
-    metadata = sam_template()["Resources"]["ClassifyFunction"]["Metadata"]
-    assert metadata["DockerBuildArgs"]["IMAGEREC_MODEL"] == variables["IMAGEREC_MODEL"]
+    # And both functions build the same image and serve the model it was built with (a
+    # mismatch would fail every request, or split the API's answers from the bulk run's)
+    for function in ("ClassifyFunction", "BatchFunction"):
+        built = sam_template()["Resources"][function]["Metadata"]["DockerBuildArgs"]
+        served = resource(deployed(), function)[1]["Properties"]["Environment"]["Variables"]
+        assert built["IMAGEREC_MODEL"] == served["IMAGEREC_MODEL"] == variables["IMAGEREC_MODEL"]
     # And the upload cap still fits Lambda's 6 MB synchronous payload once base64 adds a third
     max_bytes = int(variables["IMAGEREC_MAX_BYTES"])
     assert max_bytes * 4 / 3 + 64 * 1024 < LAMBDA_SYNC_PAYLOAD_BYTES
