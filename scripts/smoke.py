@@ -30,7 +30,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 ROOT = Path(__file__).resolve().parents[1]
 PHOTO_EVENT = ROOT / "events" / "classify-jpeg.json"
 # Plain data with no imports, so it is read without installing the app and its dependencies.
-HEADERS_MODULE = ROOT / "layers" / "imagerec" / "imagerec" / "headers.py"
+HEADERS_MODULE = ROOT / "layers" / "imagerec" / "imagerec" / "http" / "headers.py"
 TIMEOUT_S = 30.0
 REQUIRED_OUTPUTS = ("ApiUrl", "SiteUrl")
 
