@@ -23,7 +23,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from pathlib import Path
 from typing import IO, Any
@@ -47,6 +47,9 @@ StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
 # POST /api/uploads/<id>: the local upload store's form target (imagerec.http.api's ROUTES).
 _UPLOAD_FORM = re.compile(r"^/api/uploads/[^/]+/?$")
+# Bodies a little over the cap are read and dropped so the client sees our 413 rather than
+# a reset connection; anything bigger is refused without reading.
+DRAIN_LIMIT = 64 * 1024 * 1024
 # The request line and headers, together; beyond it a JSON 431.
 MAX_HEADER_BYTES = 64 * 1024
 # Statuses waitress answers by itself, as codes in the API's error shape.
@@ -241,9 +244,9 @@ class _ErrorTask(ErrorTask):  # type: ignore[misc]
         self.content_length = len(body)
         self.write(body)
         server = self.channel.server
-        server.application.log_line(
-            self.channel.addr[0], self.request.command, self.request.path, error.code, len(body)
-        )
+        # A request line that did not parse has no method or path.
+        method, path = getattr(self.request, "command", ""), getattr(self.request, "path", "")
+        server.application.log_line(self.channel.addr[0], method, path, error.code, len(body))
 
 
 def _message(status: HTTPStatus, detail: str) -> str:
@@ -264,6 +267,7 @@ class _Parser(HTTPRequestParser):  # type: ignore[misc]
 
     def __init__(self, adj: Adjustments) -> None:
         super().__init__(adj)
+        self.body_rcv: Any = None  # waitress's, or our _Drain
         self.started = time.monotonic()  # made when the request's first bytes arrive
         self.body_started = 0.0
 
@@ -273,24 +277,52 @@ class _Parser(HTTPRequestParser):  # type: ignore[misc]
             self.error and not isinstance(self.error, RequestEntityTooLarge)
         ):
             return consumed
+        cap = self.adj.route_cap(self.path)
         if not self.body_started:
             self.body_started = time.monotonic()
             if self.version not in ("1.0", "1.1"):
                 self._fail(_VersionNotSupported(f"HTTP/{self.version}"))
-                return consumed
-            if self.chunked and "CONTENT_LENGTH" in self.headers:
+            elif self.chunked and "CONTENT_LENGTH" in self.headers:
                 # RFC 9112 §6.1: a framing a proxy in front might read the other way.
                 self._fail(BadRequest("a request cannot have both Content-Length and chunked"))
-                return consumed
-        cap = self.adj.route_cap(self.path)
-        if max(self.content_length, self.body_bytes_received) > cap:
-            # From Content-Length, before any of the body is read; chunked, as it arrives.
+            elif self.content_length > cap:
+                # Refused from Content-Length, before any of it is read. A body not far over
+                # is read and dropped first, so the client, still sending, gets our 413 and
+                # not a reset; a bigger one is answered at once and the connection closed.
+                if self.content_length <= DRAIN_LIMIT and not self.completed:
+                    self.body_rcv = _Drain(self.content_length)
+                else:
+                    self._fail(RequestEntityTooLarge(human_size(cap)))
+            return consumed
+        if isinstance(self.body_rcv, _Drain):
+            if self.completed:
+                self._fail(RequestEntityTooLarge(human_size(cap)))
+        elif self.body_bytes_received > cap:  # chunked, counted as it arrives
             self._fail(RequestEntityTooLarge(human_size(cap)))
         return consumed
 
     def _fail(self, error: Error) -> None:
         self.error = error
         self.completed = True
+
+
+class _Drain:
+    """A body receiver (waitress's interface) that counts the bytes and keeps none."""
+
+    error = None
+    completed = False
+
+    def __init__(self, length: int) -> None:
+        self.remain = length
+
+    def received(self, data: bytes) -> int:
+        taken = min(len(data), self.remain)
+        self.remain -= taken
+        self.completed = self.remain == 0
+        return taken
+
+    def __len__(self) -> int:
+        return 0
 
 
 class _Channel(HTTPChannel):  # type: ignore[misc]
@@ -387,7 +419,7 @@ def create_server(
         cleanup_interval=1,
         asyncore_use_poll=True,  # select() stops at descriptor 1024
         max_request_header_size=MAX_HEADER_BYTES,
-        max_request_body_size=max(settings.max_body_bytes, settings.max_upload_body_bytes) + 1,
+        max_request_body_size=max(DRAIN_LIMIT, settings.max_upload_body_bytes) + 1,
         ident="imagerec",
         clear_untrusted_proxy_headers=False,  # the handler sees the headers as they came
         expose_tracebacks=False,
@@ -427,7 +459,8 @@ def _connection_limit(wanted: int) -> int:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
         soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    return wanted if soft == resource.RLIM_INFINITY else max(1, min(wanted, soft - 64))
+    limit = wanted if soft == resource.RLIM_INFINITY else max(1, min(wanted, soft - 64))
+    return limit + 2  # waitress counts its listener and its wake-up pipe among them
 
 
 # -- the command ------------------------------------------------------------------------------
@@ -478,16 +511,14 @@ def serve(
         print("imagerec: stopped", flush=True)
         return
     settings = settings.per_worker(workers)
-    with _workers(workers, term, lambda: _run(listener, settings, make_handler)):
-        # A worker that dies takes the server down with it, rather than serving at half speed.
-        os.wait()
+    _run_workers(workers, term, lambda: _run(listener, settings, make_handler))
     listener.close()
     print("imagerec: stopped", flush=True)
 
 
-@contextlib.contextmanager
-def _workers(count: int, term: set[signal.Signals], run: Callable[[], None]) -> Iterator[None]:
-    """``count`` forked children running ``run``; on the way out, each is stopped and reaped."""
+def _run_workers(count: int, term: set[signal.Signals], run: Callable[[], None]) -> None:
+    """``count`` forked children running ``run``, until one exits or we get Ctrl-C/SIGTERM;
+    then each is stopped and reaped."""
     children: list[int] = []
     try:
         for _ in range(count):
@@ -502,7 +533,8 @@ def _workers(count: int, term: set[signal.Signals], run: Callable[[], None]) -> 
                 os._exit(code)
             children.append(pid)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, term)
-        yield
+        # A worker that dies takes the server down with it, rather than serving at half speed.
+        os.wait()
     except KeyboardInterrupt:
         pass
     finally:
