@@ -52,10 +52,11 @@ def health(base_url: str) -> int | None:
 
 
 @contextlib.contextmanager
-def served(log: Path, *args: str, **env: str) -> Iterator[Served]:
+def served(log: Path, *args: str, healthy: bool = True, **env: str) -> Iterator[Served]:
     """`python -m imagerec serve --port P *args` from the repository, with ``env`` added to
-    the environment; yields once /api/health answers 200, stops it with SIGTERM on the way out
-    and fails the test if it does not stop cleanly."""
+    the environment; yields once /api/health answers 200 (or, with ``healthy=False``, once it
+    prints its URL), stops it with SIGTERM on the way out unless the test has, and fails the
+    test if it does not stop, or wrote a traceback."""
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     command = [
@@ -76,9 +77,13 @@ def served(log: Path, *args: str, **env: str) -> Iterator[Served]:
             [*command, *args], cwd=ROOT, env=environment, stdout=sink, stderr=subprocess.STDOUT
         )
     server = Served(base_url, port, process, log)
+
+    def ready() -> bool:
+        return health(base_url) == 200 if healthy else f":{port}/" in server.output()
+
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
-        while health(base_url) != 200:
+        while not ready():
             if process.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"imagerec serve did not start:\n{server.output()[-3000:]}")
             time.sleep(0.25)

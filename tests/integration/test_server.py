@@ -8,19 +8,18 @@ import json
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
 from imagerec.core.settings import Settings
 from imagerec.http.server import Server
-from tests.conftest import ROOT, free_port, photo_bytes
-from tests.serving import address, in_process
+from tests.conftest import photo_bytes
+from tests.serving import address, in_process, served
 
 pytestmark = pytest.mark.integration
 
@@ -214,32 +213,19 @@ def test_one_log_line_per_request(server: tuple[Server, io.StringIO]) -> None:
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_serve_command_starts_prints_its_url_and_stops_cleanly_on_ctrl_c(workers: int) -> None:
+def test_serve_command_starts_prints_its_url_and_stops_cleanly_on_ctrl_c(
+    workers: int, tmp_path: Path
+) -> None:
     # Given `imagerec serve` on a free port, with one process or two pre-forked workers
-    port = free_port()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    command = [
-        sys.executable,
-        "-m",
-        "imagerec",
-        "serve",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-    ]
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT
-    )
-    try:
-        assert process.stdout is not None
-        first = process.stdout.readline()
-        assert f"http://127.0.0.1:{port}/" in first
+    with served(
+        tmp_path / "serve.log", "--workers", str(workers), TF_CPP_MIN_LOG_LEVEL="3"
+    ) as server:
+        assert f"{server.base_url}/" in server.output().splitlines()[0]
 
         # When it answers requests from several clients at once
         def classify(_: int) -> int:
             request = urllib.request.Request(
-                f"http://127.0.0.1:{port}/api/classify", data=photo_bytes("coffee")
+                f"{server.base_url}/api/classify", data=photo_bytes("coffee")
             )
             with urllib.request.urlopen(request, timeout=60) as response:
                 assert json.loads(response.read())["predictions"][0]["label"] == "espresso"
@@ -248,34 +234,41 @@ def test_serve_command_starts_prints_its_url_and_stops_cleanly_on_ctrl_c(workers
         with ThreadPoolExecutor(4) as pool:
             assert list(pool.map(classify, range(8))) == [200] * 8
         # And then gets Ctrl-C
-        process.send_signal(signal.SIGINT)
+        server.process.send_signal(signal.SIGINT)
         # Then it stops by itself, with every worker, saying so, with status 0
-        assert process.wait(timeout=20) == 0
-        assert "stopped" in process.stdout.read()
+        assert server.process.wait(timeout=20) == 0
+        assert "imagerec: stopped" in server.output()
         with pytest.raises(OSError):
-            socket.create_connection(("127.0.0.1", port), timeout=2).close()
-    finally:
-        if process.poll() is None:
-            process.kill()
-        stderr = process.stderr.read() if process.stderr else ""
-    assert "Traceback" not in stderr
+            socket.create_connection(("127.0.0.1", server.port), timeout=2).close()
 
 
-def test_serve_with_workers_stops_on_sigterm_sent_while_it_forks() -> None:
+def test_serve_with_workers_stops_on_sigterm_sent_while_it_forks(tmp_path: Path) -> None:
     # Given `imagerec serve --workers 2`, stopped the moment it says it is serving (while it
     # forks its workers, when an unblocked SIGTERM could be lost)
-    port = free_port()
-    command = [sys.executable, "-m", "imagerec", "serve", "--port", str(port), "--workers", "2"]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=ROOT
-    )
-    try:
-        assert process.stdout is not None
-        assert f":{port}/" in process.stdout.readline()
-        process.send_signal(signal.SIGTERM)
+    with served(tmp_path / "serve.log", "--workers", "2", healthy=False) as server:
+        server.process.send_signal(signal.SIGTERM)
         # Then it still stops by itself, workers and all
-        assert process.wait(timeout=60) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
+        assert server.process.wait(timeout=60) == 0
+
+
+def test_with_an_upload_bucket_the_page_may_post_to_it_and_nowhere_else() -> None:
+    from imagerec.http.api import create_handler
+    from imagerec.http.headers import security_headers, upload_origins
+    from tests.standin import StandInClassifier
+
+    # Given imagerec serve pointed at a real bucket (IMAGEREC_UPLOAD_BUCKET, AWS_REGION)
+    settings = Settings(threads=1, upload_bucket="my-photos", aws_region="eu-west-1")
+    handler = create_handler(StandInClassifier(settings), settings)
+    with in_process(handler, settings) as httpd:
+        # When the page and the API are fetched
+        for path in ("/", "/api/health"):
+            status, headers, _ = request((httpd, io.StringIO()), "GET", path)
+            # Then both carry the policy with that bucket's own origins in connect-src, as
+            # CloudFront's does for the stack's bucket
+            assert status == 200
+            expected = security_headers(upload_origins("my-photos", "eu-west-1"))
+            assert {name: headers[name] for name in expected} == expected
+            assert (
+                "https://my-photos.s3.eu-west-1.amazonaws.com"
+                in (headers["Content-Security-Policy"])
+            )
