@@ -103,13 +103,12 @@ class App:
         *,
         site_dir: Path,
         headers: dict[str, str],
-        max_body_bytes: int,
         log_stream: IO[str] = sys.stderr,
     ) -> None:
         self.handler = handler
         self.site_dir = site_dir.resolve()
         self.headers = headers
-        self.max_body_bytes = max_body_bytes
+        self._replaced = {name.lower() for name in headers} | _HOP_BY_HOP
         self.log_stream = log_stream
         # Powertools' resolver keeps the current request in class attributes, so one
         # invocation runs at a time per process, as in a Lambda execution environment.
@@ -154,7 +153,9 @@ class App:
         out = {k: str(v) for k, v in (response.get("headers") or {}).items()}
         for name, values in (response.get("multiValueHeaders") or {}).items():
             out[name] = ", ".join(values)
-        out = {k: v for k, v in out.items() if k.lower() not in _HOP_BY_HOP}
+        # The policy's headers replace the handler's, as CloudFront's Override does; waitress
+        # frames the response itself (length, keep-alive).
+        out = {k: v for k, v in out.items() if k.lower() not in self._replaced}
         return int(response.get("statusCode", 500)), out, response_body(response)
 
     def _static(self, path_info: str, raw_path: str) -> _Reply:
@@ -202,7 +203,6 @@ class App:
 
 
 _Reply = tuple[int, dict[str, str], bytes]
-# waitress frames the response itself (length, keep-alive); the handler's say is not needed.
 _HOP_BY_HOP = frozenset({"content-length", "connection", "transfer-encoding", "keep-alive"})
 
 
@@ -347,6 +347,8 @@ class _Adjustments(Adjustments):  # type: ignore[misc]
 
 
 class Server(TcpWSGIServer):  # type: ignore[misc]
+    """waitress's TCP server, with our channel (parser, error answers) and deadlines."""
+
     channel_class = _Channel
     page_headers: dict[str, str]
 
@@ -400,7 +402,7 @@ def create_server(
     threads: int = 4,
 ) -> Server:
     """A waitress server for the handler, on ``listener`` (a worker shares its parent's) or a
-    new socket on host:port; ``run()`` serves until Ctrl-C, ``close()`` stops."""
+    new socket on host:port; ``run()`` serves until Ctrl-C or ``stop()``."""
     if listener is None:
         listener = _listen(host, port)
     headers = page_headers(settings)
@@ -408,7 +410,6 @@ def create_server(
         handler,
         site_dir=settings.site_dir or default_site_dir(),
         headers=headers,
-        max_body_bytes=settings.max_body_bytes,
         log_stream=log_stream,
     )
     adj = _Adjustments(
