@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 import signal
 import subprocess
@@ -104,7 +105,10 @@ def served(log: Path, *args: str, healthy: bool = True, **env: str) -> Iterator[
 def in_process(
     handler: Handler, settings: Settings, log_stream: IO[str] | None = None
 ) -> Iterator[Server]:
-    """The server `imagerec serve` runs, over ``handler``, in a thread of this process."""
+    """The server `imagerec serve` runs, over ``handler``, in a thread of this process; the
+    test fails if waitress logged an error (an exception in a request) meanwhile."""
+    errors = _Errors()
+    logging.getLogger("waitress").addHandler(errors)
     server = create_server(handler, settings, log_stream=log_stream or io.StringIO())
     thread = threading.Thread(target=server.run, name="imagerec-serve", daemon=True)
     thread.start()
@@ -113,6 +117,17 @@ def in_process(
     finally:
         server.stop()
         thread.join(timeout=30)
+        logging.getLogger("waitress").removeHandler(errors)
+    assert not errors.records, "\n".join(errors.records)
+
+
+class _Errors(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(self.format(record))
 
 
 def address(server: Server) -> tuple[str, int]:

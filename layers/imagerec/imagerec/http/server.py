@@ -290,6 +290,7 @@ class _Parser(HTTPRequestParser):  # type: ignore[misc]
                 # is read and dropped first, so the client, still sending, gets our 413 and
                 # not a reset; a bigger one is answered at once and the connection closed.
                 if self.content_length <= DRAIN_LIMIT and not self.completed:
+                    self.body_rcv.getbuf().close()  # waitress's, still empty
                     self.body_rcv = _Drain(self.content_length)
                 else:
                     self._fail(RequestEntityTooLarge(human_size(cap)))
@@ -323,6 +324,12 @@ class _Drain:
 
     def __len__(self) -> int:
         return 0
+
+    def getbuf(self) -> _Drain:  # the parser closes its receiver's buffer when done
+        return self
+
+    def close(self) -> None:
+        pass
 
 
 class _Channel(HTTPChannel):  # type: ignore[misc]
