@@ -7,14 +7,7 @@ chromium`), and the tests skip with a clear reason when that is missing.
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
-import os
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import resources
@@ -23,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import free_port
+from tests.serving import served
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
@@ -38,7 +31,6 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
-HEALTH_TIMEOUT_S = 60.0
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 360, "height": 740}
 RESULT_TIMEOUT_MS = 30_000
@@ -47,62 +39,11 @@ RESULT_TIMEOUT_MS = 30_000
 # ---- the server ---------------------------------------------------------------------------
 
 
-def _health(base_url: str) -> int | None:
-    try:
-        with urllib.request.urlopen(f"{base_url}/api/health", timeout=2) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as error:
-        return error.code
-    except OSError:
-        return None
-
-
-@contextlib.contextmanager
-def run_server(log_path: Path, **env_overrides: str) -> Iterator[str]:
-    """Start `imagerec serve` on a free loopback port; yield its base URL once healthy."""
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, **env_overrides, "PYTHONUNBUFFERED": "1"}
-    command = [
-        sys.executable,
-        "-m",
-        "imagerec",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + HEALTH_TIMEOUT_S
-            while _health(base_url) != 200:
-                if process.poll() is not None:
-                    tail = log_path.read_text(errors="replace")[-3000:]
-                    pytest.fail(f"imagerec serve exited with {process.returncode}:\n{tail}")
-                if time.monotonic() > deadline:
-                    tail = log_path.read_text(errors="replace")[-3000:]
-                    pytest.fail(
-                        f"imagerec serve not healthy after {HEALTH_TIMEOUT_S:.0f} s:\n{tail}"
-                    )
-                time.sleep(0.25)
-            yield base_url
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
-
-
 @pytest.fixture(scope="session")
 def server_url() -> Iterator[str]:
     """The real server with default settings."""
-    with run_server(ARTIFACTS / "server.log") as url:
-        yield url
+    with served(ARTIFACTS / "server.log") as server:
+        yield server.base_url
 
 
 SMALL_CAP_BYTES = 2000
@@ -111,10 +52,10 @@ SMALL_CAP_BYTES = 2000
 @pytest.fixture(scope="session")
 def small_cap_server_url() -> Iterator[str]:
     """A second real server that refuses any upload over SMALL_CAP_BYTES bytes."""
-    with run_server(
+    with served(
         ARTIFACTS / "server-small-cap.log", IMAGEREC_MAX_BYTES=str(SMALL_CAP_BYTES)
-    ) as url:
-        yield url
+    ) as server:
+        yield server.base_url
 
 
 # ---- the browser --------------------------------------------------------------------------

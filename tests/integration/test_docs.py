@@ -30,8 +30,6 @@ import re
 import shlex
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +37,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT
+from tests.serving import served
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -258,33 +257,11 @@ def test_blocks_are_read_as_the_convention_says(tmp_path: Path) -> None:
 # ---- running them --------------------------------------------------------------------------
 
 
-def _healthy(base_url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{base_url}/api/health", timeout=2) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def server_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real `imagerec serve` on a free loopback port, standing in for 127.0.0.1:8080."""
-    address = f"127.0.0.1:{free_port()}"
-    host, port = address.split(":")
-    log = tmp_path_factory.mktemp("docs-server") / "serve.log"
-    command = [sys.executable, "-m", "imagerec", "serve", "--host", host, "--port", port]
-    with log.open("wb") as sink:
-        process = subprocess.Popen(command, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + 60
-            while not _healthy(f"http://{address}"):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"imagerec serve did not start:\n{log.read_text()[-2000:]}")
-                time.sleep(0.25)
-            yield address
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
+    with served(tmp_path_factory.mktemp("docs-server") / "serve.log") as server:
+        yield f"127.0.0.1:{server.port}"
 
 
 @dataclass

@@ -10,11 +10,13 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT, free_port
+from tests.serving import served
 
 pytestmark = pytest.mark.integration
 
@@ -107,28 +109,16 @@ def test_serve_without_a_built_model_is_one_line_before_listening(tmp_path: Path
     assert "`imagerec build-model efficientnet_lite0`" in line
 
 
-def test_serve_says_it_started_two_workers_and_what_to_paste() -> None:
-    port = free_port()
-    process = subprocess.Popen(
-        [*IMAGEREC, "serve", "--port", str(port), "--workers", "2"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        first, second = process.stdout.readline(), process.stdout.readline()
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-    assert (
-        first
-        == f"imagerec: serving http://127.0.0.1:{port}/ with 2 worker processes (Ctrl-C stops)\n"
-    )
+def test_serve_says_it_started_two_workers_and_what_to_paste(tmp_path: Path) -> None:
+    with served(tmp_path / "serve.log", "--workers", "2", healthy=False) as server:
+        deadline = time.monotonic() + 60
+        while len(server.output().splitlines()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        first, second = server.output().splitlines()[:2]
+    assert first == (f"imagerec: serving {server.base_url}/ with 2 worker processes (Ctrl-C stops)")
     assert second == (
         "imagerec: try  curl -s -H 'Accept: text/plain' --data-binary @samples/coffee.jpg "
-        f"http://127.0.0.1:{port}/api/classify\n"
+        f"{server.base_url}/api/classify"
     )
 
 

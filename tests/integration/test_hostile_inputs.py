@@ -9,11 +9,9 @@ import base64
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -22,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from imagerec.http.events import http_event
-from tests.conftest import ROOT, free_port, photo_bytes
+from tests.conftest import ROOT, photo_bytes
+from tests.serving import served as serve_command
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -145,27 +144,9 @@ def cases(big: dict[str, bytes]) -> list[tuple[str, str, dict[str, str], bytes, 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
     """`imagerec serve` on a free port: its base URL and process id."""
-    port = free_port()
-    # Its output goes to files: a pipe nobody reads would fill up and stall the server.
-    folder = tmp_path_factory.mktemp("serve")
-    out, err = folder / "stdout.log", folder / "stderr.log"
-    with out.open("w") as stdout, err.open("w") as stderr:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "imagerec", "serve", "--port", str(port)],
-            stdout=stdout,
-            stderr=stderr,
-            env=ENV,
-            cwd=ROOT,
-        )
-    deadline = time.monotonic() + 300
-    while f":{port}/" not in out.read_text() and time.monotonic() < deadline:
-        assert process.poll() is None, err.read_text()[-2000:]
-        time.sleep(0.2)
-    assert f":{port}/" in out.read_text()
-    yield f"http://127.0.0.1:{port}", process.pid
-    process.send_signal(signal.SIGINT)
-    process.wait(timeout=30)
-    assert "Traceback" not in err.read_text()
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    with serve_command(log, TF_CPP_MIN_LOG_LEVEL="3", POWERTOOLS_METRICS_DISABLED="true") as server:
+        yield server.base_url, server.process.pid
 
 
 def fetch(

@@ -8,55 +8,44 @@ import json
 import os
 import signal
 import socket
-import subprocess
-import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
 from imagerec.core.settings import Settings
-from imagerec.http.server import DRAIN_LIMIT, ImagerecHTTPServer
-from tests.conftest import ROOT, free_port, photo_bytes
+from imagerec.http.server import Server
+from tests.conftest import photo_bytes
+from tests.serving import address, in_process, served
 
 pytestmark = pytest.mark.integration
 
 os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 
 
+SETTINGS = Settings.from_env()
+
+
 @pytest.fixture(scope="module")
-def server() -> Iterator[tuple[ImagerecHTTPServer, io.StringIO]]:
+def server() -> Iterator[tuple[Server, io.StringIO]]:
     from imagerec.compose import load_handler
 
-    settings = Settings.from_env()
     log = io.StringIO()
-    httpd = ImagerecHTTPServer(
-        ("127.0.0.1", 0),
-        load_handler(settings),
-        site_dir=ROOT / "site",
-        max_body_bytes=settings.max_body_bytes,
-        log_stream=log,
-    )
-    thread = threading.Thread(
-        target=httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
-    )
-    thread.start()
-    yield httpd, log
-    httpd.shutdown()
-    httpd.server_close()
+    with in_process(load_handler(SETTINGS), SETTINGS, log) as httpd:
+        yield httpd, log
 
 
 def request(
-    server: tuple[ImagerecHTTPServer, io.StringIO],
+    server: tuple[Server, io.StringIO],
     method: str,
     path: str,
     body: bytes | None = None,
     headers: dict[str, str] | None = None,
 ) -> tuple[int, dict[str, str], bytes]:
-    port = server[0].server_address[1]
+    port = address(server[0])[1]
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
         connection.request(method, path, body=body, headers=headers or {})
@@ -66,7 +55,7 @@ def request(
         connection.close()
 
 
-def test_page_and_api_share_one_origin(server: tuple[ImagerecHTTPServer, io.StringIO]) -> None:
+def test_page_and_api_share_one_origin(server: tuple[Server, io.StringIO]) -> None:
     status, headers, body = request(server, "GET", "/")
     assert status == 200
     assert b"<html" in body.lower()
@@ -78,7 +67,7 @@ def test_page_and_api_share_one_origin(server: tuple[ImagerecHTTPServer, io.Stri
 
 @pytest.mark.parametrize("path", ["/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/nope.js"])
 def test_static_files_never_escape_the_site_folder(
-    server: tuple[ImagerecHTTPServer, io.StringIO], path: str
+    server: tuple[Server, io.StringIO], path: str
 ) -> None:
     status, headers, body = request(server, "GET", path)
     assert status == 404
@@ -88,7 +77,7 @@ def test_static_files_never_escape_the_site_folder(
     assert json.loads(body)["error"]["code"] == "not_found"
 
 
-def test_real_photo_over_http(server: tuple[ImagerecHTTPServer, io.StringIO]) -> None:
+def test_real_photo_over_http(server: tuple[Server, io.StringIO]) -> None:
     status, headers, body = request(
         server,
         "POST",
@@ -103,7 +92,7 @@ def test_real_photo_over_http(server: tuple[ImagerecHTTPServer, io.StringIO]) ->
     assert len(result["predictions"]) == 3
 
 
-def test_text_answer_over_http(server: tuple[ImagerecHTTPServer, io.StringIO]) -> None:
+def test_text_answer_over_http(server: tuple[Server, io.StringIO]) -> None:
     status, _, body = request(
         server, "POST", "/api/classify", photo_bytes("coffee"), {"Accept": "text/plain"}
     )
@@ -111,10 +100,10 @@ def test_text_answer_over_http(server: tuple[ImagerecHTTPServer, io.StringIO]) -
     assert body.decode().startswith("espresso (")
 
 
-def test_chunked_upload(server: tuple[ImagerecHTTPServer, io.StringIO]) -> None:
+def test_chunked_upload(server: tuple[Server, io.StringIO]) -> None:
     data = photo_bytes("coffee")
     chunks = (data[i : i + 50_000] for i in range(0, len(data), 50_000))
-    port = server[0].server_address[1]
+    port = address(server[0])[1]
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     connection.request(
         "POST",
@@ -130,7 +119,7 @@ def test_chunked_upload(server: tuple[ImagerecHTTPServer, io.StringIO]) -> None:
 
 
 def test_200_concurrent_requests_from_8_clients(
-    server: tuple[ImagerecHTTPServer, io.StringIO],
+    server: tuple[Server, io.StringIO],
 ) -> None:
     # Given 8 clients, each with its own keep-alive connection
     photos = [
@@ -140,7 +129,7 @@ def test_200_concurrent_requests_from_8_clients(
         photo_bytes("grace_hopper"),
     ]
     expected = ["espresso", None, "missile", "military uniform"]
-    port = server[0].server_address[1]
+    port = address(server[0])[1]
 
     def client(index: int) -> list[tuple[int, str | None, str | None]]:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
@@ -165,14 +154,14 @@ def test_200_concurrent_requests_from_8_clients(
 
 
 def test_body_over_the_cap_is_refused_before_it_is_read(
-    server: tuple[ImagerecHTTPServer, io.StringIO],
+    server: tuple[Server, io.StringIO],
 ) -> None:
     # Given a client that announces a body far over the cap and sends none of it
-    port = server[0].server_address[1]
+    port = address(server[0])[1]
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(
             b"POST /api/classify HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
-            + f"Content-Length: {DRAIN_LIMIT + 1}\r\n\r\n".encode()
+            + f"Content-Length: {SETTINGS.max_upload_body_bytes * 10}\r\n\r\n".encode()
         )
         # When the server answers without waiting for the body, and closes
         reply = b""
@@ -185,34 +174,32 @@ def test_body_over_the_cap_is_refused_before_it_is_read(
 
 
 def test_a_body_just_over_the_cap_gets_a_clean_413(
-    server: tuple[ImagerecHTTPServer, io.StringIO],
+    server: tuple[Server, io.StringIO],
 ) -> None:
-    cap = server[0].max_body_bytes
+    cap = SETTINGS.max_body_bytes
     status, _, body = request(server, "POST", "/api/classify", b"\0" * (cap + 1))
     assert status == 413
     assert json.loads(body)["error"]["code"] == "payload_too_large"
 
 
 def test_a_client_that_disconnects_mid_upload_does_not_hurt_the_server(
-    server: tuple[ImagerecHTTPServer, io.StringIO],
+    server: tuple[Server, io.StringIO],
 ) -> None:
     # Given a client that promises 500 kB, sends 10 kB and hangs up
-    port = server[0].server_address[1]
+    port = address(server[0])[1]
+    before = server[1].getvalue()
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(
             b"POST /api/classify HTTP/1.1\r\nHost: x\r\nContent-Length: 500000\r\n\r\n"
             + b"\xff" * 10_000
         )
-    # When the next client arrives / Then it is served, and the hang-up was logged
-    deadline = time.monotonic() + 5
-    while "client disconnected" not in server[1].getvalue() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert "client disconnected" in server[1].getvalue()
+    # When the next client arrives / Then it is served, and the half request reached nobody
     status, _, _ = request(server, "GET", "/api/health")
     assert status == 200
+    assert "/api/classify" not in server[1].getvalue()[len(before) :]
 
 
-def test_one_log_line_per_request(server: tuple[ImagerecHTTPServer, io.StringIO]) -> None:
+def test_one_log_line_per_request(server: tuple[Server, io.StringIO]) -> None:
     before = server[1].getvalue().count("\n")
     request(server, "GET", "/api/models")
     # The line is written just after the response, so the client can be a moment ahead of it.
@@ -226,32 +213,19 @@ def test_one_log_line_per_request(server: tuple[ImagerecHTTPServer, io.StringIO]
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_serve_command_starts_prints_its_url_and_stops_cleanly_on_ctrl_c(workers: int) -> None:
+def test_serve_command_starts_prints_its_url_and_stops_cleanly_on_ctrl_c(
+    workers: int, tmp_path: Path
+) -> None:
     # Given `imagerec serve` on a free port, with one process or two pre-forked workers
-    port = free_port()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    command = [
-        sys.executable,
-        "-m",
-        "imagerec",
-        "serve",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-    ]
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT
-    )
-    try:
-        assert process.stdout is not None
-        first = process.stdout.readline()
-        assert f"http://127.0.0.1:{port}/" in first
+    with served(
+        tmp_path / "serve.log", "--workers", str(workers), TF_CPP_MIN_LOG_LEVEL="3"
+    ) as server:
+        assert f"{server.base_url}/" in server.output().splitlines()[0]
 
         # When it answers requests from several clients at once
         def classify(_: int) -> int:
             request = urllib.request.Request(
-                f"http://127.0.0.1:{port}/api/classify", data=photo_bytes("coffee")
+                f"{server.base_url}/api/classify", data=photo_bytes("coffee")
             )
             with urllib.request.urlopen(request, timeout=60) as response:
                 assert json.loads(response.read())["predictions"][0]["label"] == "espresso"
@@ -260,34 +234,41 @@ def test_serve_command_starts_prints_its_url_and_stops_cleanly_on_ctrl_c(workers
         with ThreadPoolExecutor(4) as pool:
             assert list(pool.map(classify, range(8))) == [200] * 8
         # And then gets Ctrl-C
-        process.send_signal(signal.SIGINT)
+        server.process.send_signal(signal.SIGINT)
         # Then it stops by itself, with every worker, saying so, with status 0
-        assert process.wait(timeout=20) == 0
-        assert "stopped" in process.stdout.read()
+        assert server.process.wait(timeout=20) == 0
+        assert "imagerec: stopped" in server.output()
         with pytest.raises(OSError):
-            socket.create_connection(("127.0.0.1", port), timeout=2).close()
-    finally:
-        if process.poll() is None:
-            process.kill()
-        stderr = process.stderr.read() if process.stderr else ""
-    assert "Traceback" not in stderr
+            socket.create_connection(("127.0.0.1", server.port), timeout=2).close()
 
 
-def test_serve_with_workers_stops_on_sigterm_sent_while_it_forks() -> None:
+def test_serve_with_workers_stops_on_sigterm_sent_while_it_forks(tmp_path: Path) -> None:
     # Given `imagerec serve --workers 2`, stopped the moment it says it is serving (while it
     # forks its workers, when an unblocked SIGTERM could be lost)
-    port = free_port()
-    command = [sys.executable, "-m", "imagerec", "serve", "--port", str(port), "--workers", "2"]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=ROOT
-    )
-    try:
-        assert process.stdout is not None
-        assert f":{port}/" in process.stdout.readline()
-        process.send_signal(signal.SIGTERM)
+    with served(tmp_path / "serve.log", "--workers", "2", healthy=False) as server:
+        server.process.send_signal(signal.SIGTERM)
         # Then it still stops by itself, workers and all
-        assert process.wait(timeout=60) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
+        assert server.process.wait(timeout=60) == 0
+
+
+def test_with_an_upload_bucket_the_page_may_post_to_it_and_nowhere_else() -> None:
+    from imagerec.http.api import create_handler
+    from imagerec.http.headers import security_headers, upload_origins
+    from tests.standin import StandInClassifier
+
+    # Given imagerec serve pointed at a real bucket (IMAGEREC_UPLOAD_BUCKET, AWS_REGION)
+    settings = Settings(threads=1, upload_bucket="my-photos", aws_region="eu-west-1")
+    handler = create_handler(StandInClassifier(settings), settings)
+    with in_process(handler, settings) as httpd:
+        # When the page and the API are fetched
+        for path in ("/", "/api/health"):
+            status, headers, _ = request((httpd, io.StringIO()), "GET", path)
+            # Then both carry the policy with that bucket's own origins in connect-src, as
+            # CloudFront's does for the stack's bucket
+            assert status == 200
+            expected = security_headers(upload_origins("my-photos", "eu-west-1"))
+            assert {name: headers[name] for name in expected} == expected
+            assert (
+                "https://my-photos.s3.eu-west-1.amazonaws.com"
+                in (headers["Content-Security-Policy"])
+            )

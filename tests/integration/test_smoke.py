@@ -10,10 +10,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
-import subprocess
-import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -27,13 +24,12 @@ from moto import mock_aws
 
 from imagerec.http.headers import SECURITY_HEADERS
 from scripts import smoke
-from tests.conftest import free_port
+from tests.serving import served as serve_command
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = "imagerec-smoke"
-HEALTH_TIMEOUT_S = 120.0
 # What an HTTP/1.1 server adds to any response; everything else on the page is policy.
 TRANSPORT_HEADERS = {
     "content-type",
@@ -45,42 +41,11 @@ TRANSPORT_HEADERS = {
 }
 
 
-def healthy(base_url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{base_url}/api/health", timeout=2) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The real `imagerec serve` (page + API, the real model) on a free loopback port."""
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    log_path = tmp_path_factory.mktemp("serve") / "serve.log"
-    command = [
-        sys.executable,
-        "-m",
-        "imagerec",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + HEALTH_TIMEOUT_S
-            while not healthy(base_url):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"imagerec serve did not start:\n{log_path.read_text()[-3000:]}")
-                time.sleep(0.25)
-            yield base_url
-        finally:
-            process.terminate()
-            process.wait(timeout=20)
+    with serve_command(tmp_path_factory.mktemp("serve") / "serve.log") as server:
+        yield server.base_url
 
 
 @pytest.fixture
@@ -120,18 +85,20 @@ def bare_site(tmp_path: Path) -> Iterator[str]:
     httpd.server_close()
 
 
-def test_imagerec_serve_sends_exactly_the_security_headers_on_the_page(served: str) -> None:
+@pytest.mark.parametrize("path", ["/", "/app.js", "/api/health", "/api/nope"])
+def test_imagerec_serve_sends_exactly_the_security_headers_on_the_page_and_the_api(
+    served: str, path: str
+) -> None:
     # Given the real local server
     connection = http.client.HTTPConnection("127.0.0.1", int(served.rsplit(":", 1)[1]), timeout=30)
-    # When the page is fetched
-    connection.request("GET", "/")
+    # When the page, a script, the API and an unknown API route are fetched
+    connection.request("GET", path)
     response = connection.getresponse()
-    body = response.read()
+    response.read()
     connection.close()
-    # Then it is the page, and every header beyond HTTP's own is the one policy, value for value,
-    # the same that CloudFront sends (test_template.py proves that side)
-    assert response.status == 200
-    assert b"<html" in body.lower()
+    # Then every header beyond HTTP's own is the one policy, value for value, the same that
+    # CloudFront sends on the page and on /api/* (test_template.py proves that side)
+    assert response.status == (404 if path == "/api/nope" else 200)
     policy = {
         name: value
         for name, value in response.getheaders()

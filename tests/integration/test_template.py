@@ -22,7 +22,12 @@ from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
 from imagerec.http.api import ROUTES
-from imagerec.http.headers import CONTENT_SECURITY_POLICY, SECURITY_HEADERS
+from imagerec.http.headers import (
+    CONTENT_SECURITY_POLICY,
+    SECURITY_HEADERS,
+    security_headers,
+    upload_origins,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -814,15 +819,23 @@ def test_security_headers_are_strict_and_on_every_response() -> None:
         assert behaviour["ResponseHeadersPolicyId"] == {"Ref": policy_id}
 
 
-def package_csp(config: Json) -> str:
-    """The CloudFront CSP less the upload bucket's origins, which only it adds to connect-src
-    (the page POSTs large photos to S3; `imagerec serve` stores them on its own origin)."""
+# What a stack's pseudo parameters and its upload bucket's name resolve to, for rendering.
+STACK_BUCKET = "imagerec-uploads-4f1c2d3e-5a6b-47c8-9d0e-1f2a3b4c5d6e"
+STACK_REGION = "eu-west-1"
+STACK_URL_SUFFIX = "amazonaws.com"
+
+
+def rendered_csp(config: Json) -> str:
+    """The CSP CloudFront sends for a stack: the ``!Sub`` resolved as CloudFormation does, the
+    folded YAML's line breaks become spaces."""
     template, names = config["ContentSecurityPolicy"]["Fn::Sub"]
     assert names == {"UploadBucketName": upload_bucket_name()}
-    policy = " ".join(template.split())
-    assert csp_directives(policy)["connect-src"] == ["'self'", *UPLOAD_ORIGINS]
-    for origin in UPLOAD_ORIGINS:
-        policy = policy.replace(f" {origin}", "")
+    values = {
+        "UploadBucketName": STACK_BUCKET,
+        "AWS::Region": STACK_REGION,
+        "AWS::URLSuffix": STACK_URL_SUFFIX,
+    }
+    policy: str = re.sub(r"\$\{([^}]+)\}", lambda match: values[match[1]], template)
     return policy
 
 
@@ -835,7 +848,7 @@ def sent_headers(policy: Json) -> dict[str, str]:
     directives += ["includeSubDomains"] if hsts.get("IncludeSubdomains") else []
     directives += ["preload"] if hsts.get("Preload") else []
     headers = {
-        "Content-Security-Policy": package_csp(security["ContentSecurityPolicy"]),
+        "Content-Security-Policy": rendered_csp(security["ContentSecurityPolicy"]),
         "Strict-Transport-Security": "; ".join(directives),
         "X-Content-Type-Options": "nosniff",
         "X-Frame-Options": security["FrameOptions"]["FrameOption"],
@@ -857,13 +870,17 @@ def sent_headers(policy: Json) -> dict[str, str]:
 def test_cloudfront_sends_exactly_the_security_headers_of_imagerec_headers() -> None:
     # Given the response headers policy CloudFront applies to the page and the API
     _, policy = only(deployed(), "AWS::CloudFront::ResponseHeadersPolicy")
-    # When we render it as the headers CloudFront sends
+    # When we render it as the headers CloudFront sends for a stack
     sent = sent_headers(policy)
-    # Then it is the package's one policy, header for header (imagerec serve sends the same)
-    assert sent == SECURITY_HEADERS
-    assert csp_directives(sent["Content-Security-Policy"]) == csp_directives(
-        CONTENT_SECURITY_POLICY
-    )
+    # Then it is the package's one policy with that stack's upload bucket, byte for byte
+    # (imagerec serve sends the same, with IMAGEREC_UPLOAD_BUCKET naming that bucket)
+    origins = upload_origins(STACK_BUCKET, STACK_REGION, STACK_URL_SUFFIX)
+    assert sent == security_headers(origins)
+    # And without the bucket's origins, it is what imagerec serve sends with its local store
+    csp = csp_directives(sent["Content-Security-Policy"])
+    assert csp["connect-src"] == ["'self'", *origins]
+    csp["connect-src"] = ["'self'"]
+    assert csp == csp_directives(CONTENT_SECURITY_POLICY)
 
 
 def test_security_header_policy_keeps_the_directives_the_issue_asked_for() -> None:

@@ -7,20 +7,18 @@ local upload store, the real model.
 
 from __future__ import annotations
 
-import io
 import json
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from imagerec.core.settings import Settings
-from imagerec.http.server import ImagerecHTTPServer
 from tests.conftest import PHOTOS
 from tests.forms import form_data, http, upload_and_classify
 from tests.images import phone_sized_jpeg, phone_style
+from tests.serving import base_url, in_process
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -33,22 +31,8 @@ def base() -> Iterator[str]:
     from imagerec.compose import load_handler
 
     settings = Settings.from_env()
-    httpd = ImagerecHTTPServer(
-        ("127.0.0.1", 0),
-        load_handler(settings),
-        site_dir=ROOT / "site",
-        max_body_bytes=settings.max_body_bytes,
-        max_upload_body_bytes=settings.max_upload_body_bytes,
-        log_stream=io.StringIO(),
-    )
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.1})
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()
+    with in_process(load_handler(settings), settings) as httpd:
+        yield base_url(httpd)
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -130,6 +131,19 @@ def test_bad_options_are_one_line_and_exit_2(
     assert err.count("\n") == 1
     assert err.startswith("imagerec: error: ")
     assert says in err
+
+
+def test_serve_without_its_server_library_is_one_line_with_the_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given an install without the `serve` extra (as the Lambda image is): no waitress
+    monkeypatch.setitem(sys.modules, "waitress", None)
+    monkeypatch.delitem(sys.modules, "imagerec.http.server", raising=False)
+    # When imagerec serve starts / Then one line says what to install, before any model loads
+    assert main(["serve", "--port", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "pip install 'imagerec[serve]'" in err
 
 
 @pytest.mark.parametrize(

@@ -112,7 +112,7 @@ def test_request_and_server_limits_have_defaults_and_read_the_environment() -> N
     assert (defaults.max_images, defaults.max_request_pixels) == (16, 100_000_000)
     assert defaults.max_decode_bytes == 320_000_000
     assert (defaults.idle_timeout, defaults.header_timeout, defaults.body_timeout) == (15, 10, 60)
-    assert defaults.max_connections == 64
+    assert defaults.max_connections == 1000
     env = {
         "IMAGEREC_MAX_IMAGES": "4",
         "IMAGEREC_MAX_REQUEST_PIXELS": "1_000_000",

@@ -189,8 +189,16 @@ def cmd_invoke(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     _quiet_powertools()
     from imagerec.compose import load_handler
-    from imagerec.http.server import serve
     from imagerec.models.classifier import built_artefact
+
+    try:
+        from imagerec.http.server import serve
+    except ModuleNotFoundError as error:
+        if error.name != "waitress":
+            raise
+        raise ConfigError(
+            "imagerec serve needs waitress: pip install 'imagerec[serve]' (make setup has it)."
+        ) from None
 
     if args.workers < 1:
         raise ConfigError(f"Expected --workers >= 1, received: {args.workers}")
@@ -404,7 +412,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=1,
         metavar="N",
-        help="processes, each with its own model; one per core serves clients in parallel "
+        help="processes, each with its own model; one per core classifies for several clients "
+        "in parallel "
         "(default: %(default)s)",
     )
     serve.set_defaults(run=cmd_serve)

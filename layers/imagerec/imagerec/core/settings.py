@@ -105,7 +105,7 @@ class Settings:
     idle_timeout: int = 15
     header_timeout: int = 10
     body_timeout: int = 60
-    max_connections: int = 64
+    max_connections: int = 1000
     default_top_k: int = 5
     max_top_k: int = 20
     cache_dir: Path = field(default_factory=lambda: default_cache_dir(os.environ))
@@ -125,6 +125,8 @@ class Settings:
     upload_bucket: str | None = None
     readable_buckets: tuple[str, ...] = ()
     s3_endpoint_url: str | None = None
+    # The region boto3 signs upload forms for (AWS's own variables): the bucket's origin in the CSP.
+    aws_region: str = "us-east-1"
     # The deployed stack `imagerec batch` drives (SAM's convention for tests and scripts).
     stack_name: str | None = None
     # A summary needs this much summed confidence. On our real photos the wrong summaries
@@ -186,6 +188,9 @@ class Settings:
             upload_bucket=_bucket(env, "IMAGEREC_UPLOAD_BUCKET"),
             readable_buckets=_buckets(env, "IMAGEREC_READABLE_BUCKETS"),
             s3_endpoint_url=_optional(env, "IMAGEREC_S3_ENDPOINT_URL"),
+            aws_region=_optional(env, "AWS_REGION")
+            or _optional(env, "AWS_DEFAULT_REGION")
+            or cls.aws_region,
             stack_name=env.get("AWS_SAM_STACK_NAME", "").strip() or None,
             summary_threshold=_fraction(env, "IMAGEREC_SUMMARY_THRESHOLD", cls.summary_threshold),
         )

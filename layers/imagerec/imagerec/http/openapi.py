@@ -41,11 +41,9 @@ ERROR_CODES: tuple[str, ...] = (
     "method_not_allowed",
     "bad_request",
     "request_timeout",
-    "uri_too_long",
     "headers_too_large",
     "not_implemented",
     "http_version_not_supported",
-    "server_busy",
     "internal_error",
 )
 IMAGE_FIELDS: tuple[str, ...] = tuple(sorted(uploads.IMAGE_FIELDS))
