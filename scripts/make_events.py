@@ -113,7 +113,8 @@ def main() -> None:
             json.dumps({"upload": "0" * 32}).encode(),
             **{"content-type": "application/json"},
         ),
-        "bad-s3-bucket-not-allowed": event(
+        # Auth=none (and any anonymous caller): refused before S3 is asked, whatever the bucket.
+        "bad-s3-reference-anonymous": event(
             "POST",
             "/api/classify",
             json.dumps({"s3": {"bucket": "someone-elses-photos", "key": "cat.jpg"}}).encode(),

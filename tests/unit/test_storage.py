@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -206,21 +205,35 @@ def test_malformed_ids_are_refused_before_any_lookup(local: LocalUploadStore, ba
     assert caught.value.code == "invalid_upload_id"
 
 
-def test_a_day_old_upload_is_expired_and_swept(local: LocalUploadStore) -> None:
-    # Given two uploads, one last written two days ago
-    old, fresh = local.create(BASE), local.create(BASE)
-    for form in (old, fresh):
-        local.receive(form.id, parts(form.fields))
-    two_days_ago = time.time() - 2 * 86400
-    os.utime(local.root / "objects" / old.id, (two_days_ago, two_days_ago))
-    # When / Then the old one is expired (410's code) and deleted, the fresh one is not
+class Clock:
+    """Time for a store, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_day_old_upload_is_expired_and_swept(tmp_path: Path) -> None:
+    # Given an upload made two days ago
+    clock = Clock()
+    local = LocalUploadStore(tmp_path, max_bytes=len(PHOTO), expires_in=300, clock=clock)
+    clock.now -= 2 * 86400
+    old = local.create(BASE)
+    local.receive(old.id, parts(old.fields))
+    clock.now += 2 * 86400
+    # When / Then it is expired (410's code) and deleted
     with pytest.raises(UploadExpired) as caught:
         local.fetch(old.id)
     assert caught.value.code == "upload_expired"
     assert not (local.root / "objects" / old.id).exists()
+    # And a fresh one is served
+    fresh = local.create(BASE)
+    local.receive(fresh.id, parts(fresh.fields))
     assert local.fetch(fresh.id) == PHOTO
-    # And asking for a new form sweeps anything over a day old
-    os.utime(local.root / "objects" / fresh.id, (two_days_ago, two_days_ago))
+    # And asking for a new form, two days on, sweeps anything over a day old
+    clock.now += 2 * 86400
     local.create(BASE)
     assert list((local.root / "objects").iterdir()) == []
 
@@ -265,14 +278,14 @@ def test_s3_presigned_post_round_trip(s3: Any) -> None:
     form = store.create(BASE)
     # Then it is a SigV4 presigned POST to the bucket's own regional origin
     assert form.url == f"https://imagerec-up.s3.{REGION}.amazonaws.com/"
-    assert form.fields["key"] == f"uploads/{form.id}"
+    assert form.fields["key"] == f"uploads/anonymous/{form.id}"
     assert form.fields["x-amz-algorithm"] == "AWS4-HMAC-SHA256"
     # whose policy S3 enforces: this bucket, this key, 1 byte to 20 MB, five minutes
     policy = policy_of(form)
     conditions = policy["conditions"]
     assert ["content-length-range", 1, 20_000_000] in conditions
     assert {"bucket": "imagerec-up"} in conditions
-    assert {"key": f"uploads/{form.id}"} in conditions
+    assert {"key": f"uploads/anonymous/{form.id}"} in conditions
     expires = datetime.strptime(policy["expiration"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     assert 250 < (expires - datetime.now(UTC)).total_seconds() <= 300
     # When the file is POSTed with the form, as a browser does
@@ -307,10 +320,11 @@ def test_s3_old_upload_is_expired(s3: Any, monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_s3_oversized_object_is_refused(s3: Any) -> None:
-    s3.put_object(Bucket="imagerec-up", Key="uploads/" + "1" * 32, Body=b"x" * 101)
     store = S3UploadStore(s3, "imagerec-up", max_bytes=100, expires_in=300)
+    form = store.create(BASE)
+    s3.put_object(Bucket="imagerec-up", Key=form.fields["key"], Body=b"x" * 101)
     with pytest.raises(PayloadTooLarge):
-        store.fetch("1" * 32)
+        store.fetch(form.id)
 
 
 # ---- S3 references -------------------------------------------------------------------------
@@ -342,7 +356,7 @@ def test_s3_references_read_allowed_objects_and_versions(s3: Any) -> None:
     # and a missing key is a 404's code
     with pytest.raises(S3ObjectNotFound) as caught:
         objects.read(S3Reference("photos-allowed", "a/dog.jpg"))
-    assert caught.value.message == "There is no object s3://photos-allowed/a/dog.jpg."
+    assert caught.value.message == "There is no object 's3://photos-allowed/a/dog.jpg'."
 
 
 def test_s3_reference_over_the_cap_is_refused(s3: Any) -> None:
