@@ -4,7 +4,8 @@
 
 The stack is --stack, else $AWS_SAM_STACK_NAME. Its Outputs (read with boto3) give the URLs:
 1. GET  $ApiUrl/api/health and $SiteUrl/api/health (the API, then through CloudFront): 200;
-2. POST $SiteUrl/api/public/classify with the photo of events/classify-jpeg.json: 200 and predictions;
+2. POST $SiteUrl/api/public/classify (the page's route) with events/classify-jpeg.json's photo:
+   200 and predictions;
 3. GET  $SiteUrl/: 200, HTML, and every header of imagerec/headers.py with its value.
 One line per check; the exit status is 1 if any failed. Needs boto3 only (the SAM venv has it).
 """

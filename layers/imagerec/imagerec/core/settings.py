@@ -139,6 +139,8 @@ class Settings:
     max_open_uploads: int = 20
     max_anonymous_uploads: int = 100
     max_store_bytes: int = 2_000_000_000
+    # The local store's folder; None means cache_dir/uploads.
+    upload_root: Path | None = None
     # The deployed stack `imagerec batch` drives (SAM's convention for tests and scripts).
     stack_name: str | None = None
     # A summary needs this much summed confidence. On our real photos the wrong summaries
@@ -163,7 +165,7 @@ class Settings:
 
     @property
     def upload_dir(self) -> Path:
-        return self.cache_dir / "uploads"
+        return self.upload_root or self.cache_dir / "uploads"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -191,6 +193,7 @@ class Settings:
         labels = env.get("IMAGEREC_LABELS", "").strip()
         cache = env.get("IMAGEREC_CACHE_DIR", "").strip()
         site = env.get("IMAGEREC_SITE_DIR", "").strip()
+        upload_root = env.get("IMAGEREC_UPLOAD_DIR", "").strip()
         settings = cls(
             model=env.get("IMAGEREC_MODEL", "").strip() or DEFAULT_MODEL,
             runtime=runtime,  # type: ignore[arg-type]  # checked against RUNTIMES above
@@ -222,6 +225,7 @@ class Settings:
                 env, "IMAGEREC_MAX_ANONYMOUS_UPLOADS", cls.max_anonymous_uploads
             ),
             max_store_bytes=_int(env, "IMAGEREC_MAX_STORE_BYTES", cls.max_store_bytes),
+            upload_root=Path(upload_root) if upload_root else None,
             stack_name=env.get("AWS_SAM_STACK_NAME", "").strip() or None,
             summary_threshold=_fraction(env, "IMAGEREC_SUMMARY_THRESHOLD", cls.summary_threshold),
         )
