@@ -300,3 +300,22 @@ def test_upload_forms_are_capped_per_caller_on_s3(cloud: Any, tmp_path: Path) ->
     status, _, body = call(handler, "POST", "/api/classify", {"upload": form["id"]}, IAM_BOB)
     assert status == 200, body
     assert ask("/api/uploads", IAM_BOB)[0] == 200
+
+
+def test_the_iam_event_file_reads_s3_on_an_iam_deployment(cloud: Any, tmp_path: Path) -> None:
+    # Given events/classify-s3-iam.json (what `sam local invoke` and `imagerec invoke` send),
+    # an IAM deployment that may read my-photos, and the object there
+    from tests.conftest import event
+
+    cloud.create_bucket(
+        Bucket="my-photos", CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
+    cloud.put_object(Bucket="my-photos", Key="cat.jpg", Body=PHOTO)
+    settings = replace(SETTINGS, auth="iam")
+    s3 = S3Objects(["my-photos"], settings.max_upload_bytes, client_factory=lambda: cloud)
+    store = LocalUploadStore(tmp_path, max_bytes=settings.max_upload_bytes, expires_in=60)
+    handler = api.create_handler(StandInClassifier(settings), settings, uploads=store, s3=s3)
+    # When it is handled / Then the object is classified
+    response = handler(event("classify-s3-iam"), LocalContext())
+    assert response["statusCode"] == 200, response["body"]
+    assert json.loads(response["body"])["image"]["format"] == "PNG"
