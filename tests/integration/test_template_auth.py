@@ -204,3 +204,12 @@ def test_each_mode_translates_to_a_template_cfn_lint_accepts(mode: str, tmp_path
     # When cfn-lint reads it / Then it reports nothing
     result = cfn_lint(template, tmp_path / f"{mode}.json")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_cors_lets_allowed_origins_send_a_bearer_token() -> None:
+    # A page on an allowed origin calling an Auth=jwt API sends Authorization: it must pass the
+    # preflight (API Gateway answers it before any authorizer).
+    template = deployed(AllowedOrigins="https://imagerec.example.com", **JWT)
+    _, api = only(template, "AWS::ApiGatewayV2::Api")
+    cors = api["Properties"]["Body"]["x-amazon-apigateway-cors"]
+    assert {"content-type", "authorization"} <= set(cors["allowHeaders"])
