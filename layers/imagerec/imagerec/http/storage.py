@@ -236,6 +236,10 @@ class LocalUploadStore:
         """One write transaction; other processes wait for it (up to 10 s)."""
         db = sqlite3.connect(self._index, timeout=10, isolation_level=None)
         try:
+            # WAL: readers never wait for a writer, and a commit is one append. A power cut may
+            # lose the last entries (those forms are then refused), never corrupt the index.
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
