@@ -213,3 +213,12 @@ def test_cors_lets_allowed_origins_send_a_bearer_token() -> None:
     _, api = only(template, "AWS::ApiGatewayV2::Api")
     cors = api["Properties"]["Body"]["x-amazon-apigateway-cors"]
     assert {"content-type", "authorization"} <= set(cors["allowHeaders"])
+
+
+def test_access_logs_say_who_called() -> None:
+    # Who named which object is in the access log: the signer's ARN or the token's subject.
+    _, stage = only(deployed(**JWT), "AWS::ApiGatewayV2::Stage")
+    fields = json.loads(stage["Properties"]["AccessLogSettings"]["Format"])
+    assert fields["iamCaller"] == "$context.identity.userArn"
+    assert fields["jwtSubject"] == "$context.authorizer.claims.sub"
+    assert fields["authorizerError"] == "$context.authorizer.error"

@@ -541,6 +541,11 @@ class S3UploadStore:
             raise
         body = response["Body"]
         with contextlib.closing(body):
+            # The lifecycle rule deletes within a day or two of expiry; the contract is a day.
+            # (Checked first: the rule may take the marker a little before the upload.)
+            age = datetime.now(UTC) - response["LastModified"]
+            if age.total_seconds() > RETENTION_S:
+                raise UploadExpired("This upload is over a day old; upload again.")
             if not self._marked(f"{FORM_PREFIX}{tag}/{upload_id}"):
                 # Its form was used already: this is a second upload through it.
                 self.client.delete_object(Bucket=self.bucket, Key=key)
@@ -548,10 +553,6 @@ class S3UploadStore:
                     "This upload came through a form that was used already: a form takes one "
                     "upload. Ask POST /api/uploads for another."
                 )
-            # The lifecycle rule deletes within a day or two of expiry; the contract is a day.
-            age = datetime.now(UTC) - response["LastModified"]
-            if age.total_seconds() > RETENTION_S:
-                raise UploadExpired("This upload is over a day old; upload again.")
             size = int(response.get("ContentLength", 0))
             if size > self.max_bytes:
                 raise _too_large(size, self.max_bytes)
