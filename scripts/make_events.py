@@ -20,6 +20,18 @@ from imagerec.http.events import http_event
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 SKIMAGE_DATA = Path(skimage.__file__).parent / "data"
 BOUNDARY = "----imagerecBoundary7MA4YWxkTrZu0gW"
+# requestContext.authorizer of an IAM-authorized route (values made up).
+IAM_CONTEXT: dict[str, object] = {
+    "iam": {
+        "accessKey": "AKIAIOSFODNN7EXAMPLE",
+        "accountId": "111122223333",
+        "callerId": "AIDACKCEVSQ6C2EXAMPLE",
+        "cognitoIdentity": None,
+        "principalOrgId": None,
+        "userArn": "arn:aws:iam::111122223333:user/alice",
+        "userId": "AIDACKCEVSQ6C2EXAMPLE",
+    }
+}
 
 
 def photo(path: Path, longest: int = 320) -> bytes:
@@ -41,9 +53,15 @@ def multipart(files: list[tuple[str, bytes]]) -> bytes:
     return bytes(out)
 
 
-def event(method: str, target: str, body: bytes = b"", **headers: str) -> dict[str, object]:
+def event(
+    method: str,
+    target: str,
+    body: bytes = b"",
+    authorizer: dict[str, object] | None = None,
+    **headers: str,
+) -> dict[str, object]:
     merged = {"host": "localhost:8080", "user-agent": "curl/8.5.0", **headers}
-    raw = http_event(method, target, merged, body)
+    raw = http_event(method, target, merged, body, authorizer=authorizer)
     # Fixed ids and times keep the files stable when they are regenerated.
     context = raw["requestContext"]
     assert isinstance(context, dict)
@@ -113,10 +131,20 @@ def main() -> None:
             json.dumps({"upload": "0" * 32}).encode(),
             **{"content-type": "application/json"},
         ),
-        "bad-s3-bucket-not-allowed": event(
+        # Auth=none (and any anonymous caller): refused before S3 is asked, whatever the bucket.
+        "bad-s3-reference-anonymous": event(
             "POST",
             "/api/classify",
             json.dumps({"s3": {"bucket": "someone-elses-photos", "key": "cat.jpg"}}).encode(),
+            **{"content-type": "application/json"},
+        ),
+        # What API Gateway sends for an IAM-authorized caller (Auth=iam): classified from S3 by
+        # a deployment with Auth=iam; refused unread by one with Auth=none (imagerec invoke).
+        "classify-s3-iam": event(
+            "POST",
+            "/api/classify",
+            json.dumps({"s3": {"bucket": "my-photos", "key": "cat.jpg"}}).encode(),
+            authorizer=IAM_CONTEXT,
             **{"content-type": "application/json"},
         ),
         "not-found": event("GET", "/api/nothing-here"),

@@ -4,7 +4,8 @@
 
 The stack is --stack, else $AWS_SAM_STACK_NAME. Its Outputs (read with boto3) give the URLs:
 1. GET  $ApiUrl/api/health and $SiteUrl/api/health (the API, then through CloudFront): 200;
-2. POST $SiteUrl/api/classify with the photo of events/classify-jpeg.json: 200 and predictions;
+2. POST $SiteUrl/api/public/classify (the page's route) with events/classify-jpeg.json's photo:
+   200 and predictions;
 3. GET  $SiteUrl/: 200, HTML, and every header of imagerec/http/headers.py with its value.
 One line per check; the exit status is 1 if any failed. Needs boto3 only (the SAM venv has it).
 """
@@ -102,7 +103,8 @@ def check_health(base_url: str) -> str:
 def check_classify(base_url: str) -> str:
     event = json.loads(PHOTO_EVENT.read_text(encoding="utf-8"))
     photo = base64.b64decode(event["body"])
-    url = f"{base_url}/api/classify"
+    # The page's anonymous route: open whatever Auth is, unless anonymous drops are refused.
+    url = f"{base_url}/api/public/classify"
     status, _, body = fetch("POST", url, photo, event["headers"]["content-type"])
     result = expect_json("POST", url, status, body)
     predictions = result.get("predictions") if isinstance(result, dict) else None

@@ -3,13 +3,14 @@
 "use strict";
 
 (() => {
-  const ENDPOINT = "/api/classify?top_k=5";
+  // The anonymous routes: open in every Auth mode unless the operator refuses anonymous drops.
+  const ENDPOINT = "/api/public/classify?top_k=5";
   const MODELS = "/api/models"; // says which formats and sizes the API accepts
   const MAX_SIDE = 1024; // long side, in pixels, of a shrunk copy
   // A photo the API accepts as it is goes up unchanged when it is at most this big, so the
   // page's answer is the API's answer for the same file; bigger ones are shrunk first.
   const ORIGINAL_MAX_BYTES = 2_000_000;
-  const UPLOADS = "/api/uploads"; // a form for a file too big for one request
+  const UPLOADS = "/api/public/uploads"; // a form for a file too big for one request
   const JPEG_QUALITY = 0.9;
   const UPLOAD_TIMEOUT_MS = 90_000;
   // A body over this goes through an upload form (to S3 in the cloud) instead: the cloud API

@@ -11,7 +11,7 @@ import pytest
 
 pytestmark = [pytest.mark.browser]
 
-CLASSIFY = re.compile(r"/api/classify(\?|$)")
+CLASSIFY = re.compile(r"/api/public/classify(\?|$)")
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 360, "height": 740}
 

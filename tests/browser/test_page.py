@@ -11,7 +11,7 @@ from PIL import Image
 
 pytestmark = [pytest.mark.browser]
 
-CLASSIFY = re.compile(r"/api/classify(\?|$)")
+CLASSIFY = re.compile(r"/api/public/classify(\?|$)")
 # Chelsea is a tabby; ImageNet has several cats and the model may pick any of them.
 CAT_WORDS = ("cat", "tabby", "lynx")
 UNIFORM_WORDS = ("military uniform", "suit", "tie", "mortarboard", "academic gown", "uniform")

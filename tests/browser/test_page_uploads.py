@@ -42,10 +42,10 @@ def record(page):
 def assert_upload_flow(page, requests, card) -> None:
     # The page asked for a form, posted the file to its URL, then classified by id
     api = [(method, path) for method, path in requests if path.startswith("/api/")]
-    assert [a for a in api if a[1] == "/api/uploads"] == [("POST", "/api/uploads")]
+    assert [a for a in api if a[1] == "/api/public/uploads"] == [("POST", "/api/public/uploads")]
     form_posts = [a for a in api if re.fullmatch(r"/api/uploads/[0-9a-f]{32}", a[1])]
     assert len(form_posts) == 1
-    assert api.index(form_posts[0]) < api.index(("POST", "/api/classify?top_k=5"))
+    assert api.index(form_posts[0]) < api.index(("POST", "/api/public/classify?top_k=5"))
     assert card.get_attribute("data-via") == "upload"
     # with upload progress, then "Recognising…", then the result
     states = page.evaluate("window.__states")

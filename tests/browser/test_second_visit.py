@@ -12,7 +12,7 @@ from PIL import Image
 
 pytestmark = [pytest.mark.browser]
 
-CLASSIFY = re.compile(r"/api/classify(\?|$)")
+CLASSIFY = re.compile(r"/api/public/classify(\?|$)")
 
 
 def or_list(items: list[str]) -> str:

@@ -329,29 +329,41 @@ def test_function_role_has_only_logging_xray_and_upload_permissions() -> None:
     assert len(arns) == 2
     assert any("AWSLambdaBasicExecutionRole" in arn for arn in arns)
     assert any("AWSXrayWriteOnlyAccess" in arn for arn in arns)
-    # And put (to sign presigned forms), get and delete objects under uploads/ of its upload
-    # bucket, and nothing else: no bucket-level action, no other bucket, no wildcard action
-    (statement,) = _statements(role)
-    assert statement["Effect"] == "Allow"
-    assert sorted(statement["Action"]) == ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
-    template, names = statement["Resource"]["Fn::Sub"]
-    assert template == "arn:${AWS::Partition}:s3:::${UploadBucketName}/uploads/*"
-    assert names == {"UploadBucketName": upload_bucket_name()}
+    # And put (to sign presigned forms), get and delete objects under uploads/ and forms/ (the
+    # markers of open forms) of its upload bucket, and list those two prefixes only (to count a
+    # caller's open forms): no other bucket, no other prefix, no wildcard action
+    objects, listing = _statements(role)
+    assert objects["Effect"] == listing["Effect"] == "Allow"
+    assert sorted(objects["Action"]) == ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
+    subs = [resource["Fn::Sub"] for resource in objects["Resource"]]
+    assert [template for template, _ in subs] == [
+        "arn:${AWS::Partition}:s3:::${UploadBucketName}/uploads/*",
+        "arn:${AWS::Partition}:s3:::${UploadBucketName}/forms/*",
+    ]
+    assert all(names == {"UploadBucketName": upload_bucket_name()} for _, names in subs)
+    assert listing["Action"] == "s3:ListBucket"
+    template, names = listing["Resource"]["Fn::Sub"]
+    assert (template, names) == (
+        "arn:${AWS::Partition}:s3:::${UploadBucketName}",
+        {"UploadBucketName": upload_bucket_name()},
+    )
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["uploads/*", "forms/*"]}}
 
 
 def test_readable_buckets_get_exactly_object_reads() -> None:
-    # Given two operator-allowed buckets
-    _, role = resource(deployed(ReadableBuckets="photos-a,archive.b"), "ClassifyFunctionRole")
-    # When we look at the statements beyond the uploads one
+    # Given two operator-allowed buckets, and an authorizer (S3 references need one)
+    template = deployed(ReadableBuckets="photos-a,archive.b", Auth="iam")
+    _, role = resource(template, "ClassifyFunctionRole")
+    # When we look at the statements beyond the uploads ones
     statements = _statements(role)
-    assert len(statements) == 2
-    reads = statements[1]
+    assert len(statements) == 3
+    reads = statements[2]
     # Then they may read objects (any version) in exactly those buckets, nothing more
     assert reads["Effect"] == "Allow"
     assert sorted(reads["Action"]) == ["s3:GetObject", "s3:GetObjectVersion"]
     assert reads["Resource"] == ["arn:*:s3:::photos-a/*", "arn:*:s3:::archive.b/*"]
     # And the function is told the same list
-    function = resource(deployed(ReadableBuckets="photos-a,archive.b"), "ClassifyFunction")[1]
+    function = resource(template, "ClassifyFunction")[1]
     variables = function["Properties"]["Environment"]["Variables"]
     assert variables["IMAGEREC_READABLE_BUCKETS"] == "photos-a,archive.b"
 
@@ -922,12 +934,17 @@ def test_upload_bucket_is_private_encrypted_owner_enforced_and_expiring() -> Non
     }
     assert "AccessControl" not in properties
     assert "VersioningConfiguration" not in properties  # deleted photos stay deleted
-    # And everything under uploads/ is deleted after a day
-    (expiry,) = properties["LifecycleConfiguration"]["Rules"]
+    # And everything under uploads/ is deleted after a day, and so are the forms' markers
+    expiry, markers = properties["LifecycleConfiguration"]["Rules"]
     assert expiry["Status"] == "Enabled"
     assert expiry["Prefix"] == "uploads/"
     assert expiry["ExpirationInDays"] == 1
     assert expiry["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+    assert (markers["Status"], markers["Prefix"], markers["ExpirationInDays"]) == (
+        "Enabled",
+        "forms/",
+        1,
+    )
 
 
 def test_upload_bucket_cors_admits_only_the_site_and_allowed_origins() -> None:

@@ -112,8 +112,9 @@ def test_no_kms_key_is_granted_by_default() -> None:
 
 
 def test_readable_kms_keys_grant_decrypt_on_exactly_those_keys_through_s3() -> None:
-    # Given two customer-managed keys that encrypt objects of the readable buckets
-    template = deployed(ReadableBuckets="photos", ReadableKmsKeys=",".join(KEYS))
+    # Given two customer-managed keys that encrypt objects of the readable buckets, on a stack
+    # whose API may read by reference (an Auth mode other than none)
+    template = deployed(Auth="iam", ReadableBuckets="photos", ReadableKmsKeys=",".join(KEYS))
     for role_id in OBJECT_READERS:
         kms = [
             s
@@ -132,6 +133,18 @@ def test_readable_kms_keys_grant_decrypt_on_exactly_those_keys_through_s3() -> N
     # And the state machine, which only lists buckets, gets no key
     listed = [a for s in statements(template, "BatchStateMachineRole") for a in actions(s)]
     assert not [a for a in listed if a.startswith("kms:")]
+
+
+def test_with_auth_none_only_the_batch_function_gets_the_keys() -> None:
+    # Given the keys on a public stack, whose API refuses S3 references
+    template = deployed(ReadableBuckets="photos", ReadableKmsKeys=",".join(KEYS))
+    # Then the API's role may use no key, and the batch function's may decrypt with them
+    granted = {
+        role_id: [a for s in statements(template, role_id) for a in actions(s)]
+        for role_id in OBJECT_READERS
+    }
+    assert not [a for a in granted["ClassifyFunctionRole"] if a.startswith("kms:")]
+    assert "kms:Decrypt" in granted["BatchFunctionRole"]
 
 
 def test_readable_kms_keys_parameter_takes_key_arns_only() -> None:

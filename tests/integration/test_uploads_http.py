@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -27,10 +28,16 @@ os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 
 
 @pytest.fixture(scope="module")
-def base() -> Iterator[str]:
+def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    # Its own upload folder, so other servers' open forms do not count against this one's.
+    with serve(Settings.from_env(upload_root=tmp_path_factory.mktemp("uploads"))) as url:
+        yield url
+
+
+@contextmanager
+def serve(settings: Settings) -> Iterator[str]:
     from imagerec.compose import load_handler
 
-    settings = Settings.from_env()
     with in_process(load_handler(settings), settings) as httpd:
         yield base_url(httpd)
 
@@ -92,3 +99,35 @@ def test_the_form_target_takes_the_upload_cap_not_more(base: str) -> None:
     # Then the server refuses it before the handler, with the upload cap in the message
     assert status == 413
     assert json.loads(text)["error"]["code"] == "payload_too_large"
+
+
+def test_a_form_takes_one_upload_over_http(base: str) -> None:
+    # Given a form that was used, and its upload classified
+    _, _, text = http("POST", f"{base}/api/uploads")
+    upload = json.loads(text)["upload"]
+    body, content_type = form_data(upload["fields"], PHOTOS["coffee"][0].read_bytes())
+    assert http("POST", upload["url"], body, {"Content-Type": content_type})[0] == 204
+    request = json.dumps({"upload": upload["id"]}).encode()
+    status, _, _ = http(
+        "POST", f"{base}/api/classify", request, {"Content-Type": "application/json"}
+    )
+    assert status == 200
+    # When the same form is posted again / Then it is refused, as JSON
+    status, _, text = http("POST", upload["url"], body, {"Content-Type": content_type})
+    assert (status, json.loads(text)["error"]["code"]) == (403, "upload_already_used")
+
+
+def test_open_forms_are_capped_with_retry_after_over_http(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    # Given a server whose anonymous callers may hold three open forms
+    folder = tmp_path_factory.mktemp("capped")
+    with serve(Settings.from_env(upload_root=folder, max_anonymous_uploads=3)) as url:
+        # When a fourth is asked for, on either upload route
+        answers = [http("POST", f"{url}/api/public/uploads") for _ in range(3)]
+        assert [status for status, _, _ in answers] == [200, 200, 200]
+        status, headers, text = http("POST", f"{url}/api/uploads")
+        # Then it is a JSON 429 that says when to retry: when the first form expires
+        assert (status, json.loads(text)["error"]["code"]) == (429, "too_many_uploads")
+        expires = Settings.from_env().upload_expires_s
+        assert 1 <= int(headers["Retry-After"]) <= expires

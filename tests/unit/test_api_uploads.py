@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from imagerec.core.settings import Settings
 from imagerec.http import api, storage
 from imagerec.http.events import LocalContext, http_event
 from imagerec.http.storage import LocalUploadStore, S3Objects, S3UploadStore
+from tests.authorizers import IAM_ALICE
 from tests.conftest import photo_bytes
 from tests.forms import form_data
 from tests.standin import StandInClassifier
@@ -30,6 +32,8 @@ pytestmark = pytest.mark.unit
 
 # A direct-request cap below the photo's size, and an upload cap above it.
 SETTINGS = Settings(threads=1, max_bytes=50_000, max_upload_bytes=2_000_000)
+# The same behind an IAM authorizer (Auth=iam): S3 references for authorized callers.
+IAM = replace(SETTINGS, auth="iam")
 PHOTO = photo_bytes("chelsea")  # a ~200 kB PNG
 HOST = "imagerec.example:8080"
 REGION = "eu-west-1"
@@ -40,16 +44,19 @@ def never() -> Any:
 
 
 class Client:
-    """Calls one handler the way API Gateway would."""
+    """Calls one handler the way API Gateway would, on a route with this authorizer context
+    (None: a route without an authorizer, an anonymous caller)."""
 
-    def __init__(self, handler: api.Handler) -> None:
+    def __init__(self, handler: api.Handler, authorizer: dict[str, Any] | None = None) -> None:
         self.handler = handler
+        self.authorizer = authorizer
 
     def call(
         self, method: str, target: str, body: bytes = b"", **headers: str
     ) -> tuple[int, dict[str, str], Any]:
         headers.setdefault("host", HOST)
-        response = self.handler(http_event(method, target, headers, body), LocalContext())
+        event = http_event(method, target, headers, body, authorizer=self.authorizer)
+        response = self.handler(event, LocalContext())
         text = response.get("body") or ""
         if response.get("isBase64Encoded"):
             text = base64.b64decode(text).decode()
@@ -132,18 +139,37 @@ def test_a_tampered_form_is_a_json_403(local: Client) -> None:
         ({"upload": None}, 400, "invalid_upload_id"),
         ({"upload": {"id": "x"}}, 400, "invalid_upload_id"),
         ({"s3": None}, 400, "invalid_s3_reference"),
-        ({"s3": []}, 400, "invalid_s3_reference"),
-        ({"s3": {"bucket": "photos-allowed", "key": ""}}, 400, "invalid_s3_reference"),
         ({"upload": "0" * 32, "image": "aGk="}, 400, "invalid_argument"),
-        ({"s3": {"bucket": "photos-other", "key": "cat.jpg"}}, 403, "bucket_not_allowed"),
-        ({"s3": "s3://photos-allowed/cat.jpg"}, 400, "invalid_s3_reference"),
         ({"top_k": 3}, 400, "missing_image"),
+        # Auth=none: any S3 reference, well-formed or not, is refused before it is read
+        ({"s3": []}, 403, "s3_references_disabled"),
+        ({"s3": {"bucket": "photos-allowed", "key": "cat.jpg"}}, 403, "s3_references_disabled"),
     ],
 )
 def test_bad_references_are_json_4xx(
     local: Client, document: dict[str, Any], status: int, code: str
 ) -> None:
     answer, value = local.classify_json(document)
+    assert (answer, value["error"]["code"]) == (status, code)
+
+
+@pytest.mark.parametrize(
+    ("document", "status", "code"),
+    [
+        ({"s3": []}, 400, "invalid_s3_reference"),
+        ({"s3": {"bucket": "photos-allowed", "key": ""}}, 400, "invalid_s3_reference"),
+        ({"s3": {"bucket": "photos-other", "key": "cat.jpg"}}, 403, "bucket_not_allowed"),
+        ({"s3": "s3://photos-allowed/cat.jpg"}, 400, "invalid_s3_reference"),
+        ({"s3": {"bucket": "photos-allowed", "key": "a/../b.jpg"}}, 400, "invalid_s3_reference"),
+    ],
+)
+def test_bad_references_of_an_authorized_caller_are_json_4xx(
+    tmp_path: Path, document: dict[str, Any], status: int, code: str
+) -> None:
+    store = LocalUploadStore(tmp_path, max_bytes=IAM.max_upload_bytes, expires_in=300)
+    s3 = S3Objects(["photos-allowed"], IAM.max_upload_bytes, client_factory=never)
+    handler = api.create_handler(StandInClassifier(IAM), IAM, uploads=store, s3=s3)
+    answer, value = Client(handler, IAM_ALICE).classify_json(document)
     assert (answer, value["error"]["code"]) == (status, code)
 
 
@@ -215,9 +241,9 @@ def cloud(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Client, Any]]:
         store = S3UploadStore(
             client, "imagerec-uploads-test", max_bytes=SETTINGS.max_upload_bytes, expires_in=300
         )
-        s3 = S3Objects(["photos-allowed"], SETTINGS.max_upload_bytes, client_factory=lambda: client)
-        handler = api.create_handler(StandInClassifier(SETTINGS), SETTINGS, uploads=store, s3=s3)
-        yield Client(handler), client
+        s3 = S3Objects(["photos-allowed"], IAM.max_upload_bytes, client_factory=lambda: client)
+        handler = api.create_handler(StandInClassifier(IAM), IAM, uploads=store, s3=s3)
+        yield Client(handler, IAM_ALICE), client
 
 
 def test_s3_upload_flow_through_the_handler(cloud: tuple[Client, Any]) -> None:

@@ -23,14 +23,18 @@ from moto import mock_aws
 from imagerec.core.errors import (
     BucketNotAllowed,
     EmptyInput,
+    ImagerecError,
     InvalidS3Reference,
     InvalidUploadForm,
     InvalidUploadId,
     PayloadTooLarge,
     S3ObjectNotFound,
+    TooManyUploads,
+    UploadAlreadyUsed,
     UploadExpired,
     UploadFormRejected,
     UploadNotFound,
+    UploadStoreFull,
     UploadsUnavailable,
 )
 from imagerec.core.settings import Settings
@@ -42,6 +46,9 @@ from imagerec.http.storage import (
     S3UploadStore,
     UnavailableUploadStore,
     UploadForm,
+    UploadQuota,
+    caller_tag,
+    check_upload_id,
     upload_store,
 )
 from imagerec.http.uploads import FormPart
@@ -206,21 +213,35 @@ def test_malformed_ids_are_refused_before_any_lookup(local: LocalUploadStore, ba
     assert caught.value.code == "invalid_upload_id"
 
 
-def test_a_day_old_upload_is_expired_and_swept(local: LocalUploadStore) -> None:
-    # Given two uploads, one last written two days ago
-    old, fresh = local.create(BASE), local.create(BASE)
-    for form in (old, fresh):
-        local.receive(form.id, parts(form.fields))
-    two_days_ago = time.time() - 2 * 86400
-    os.utime(local.root / "objects" / old.id, (two_days_ago, two_days_ago))
-    # When / Then the old one is expired (410's code) and deleted, the fresh one is not
+class Clock:
+    """Time for a store, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_day_old_upload_is_expired_and_swept(tmp_path: Path) -> None:
+    # Given an upload made two days ago
+    clock = Clock()
+    local = LocalUploadStore(tmp_path, max_bytes=len(PHOTO), expires_in=300, clock=clock)
+    clock.now -= 2 * 86400
+    old = local.create(BASE)
+    local.receive(old.id, parts(old.fields))
+    clock.now += 2 * 86400
+    # When / Then it is expired (410's code) and deleted
     with pytest.raises(UploadExpired) as caught:
         local.fetch(old.id)
     assert caught.value.code == "upload_expired"
     assert not (local.root / "objects" / old.id).exists()
+    # And a fresh one is served
+    fresh = local.create(BASE)
+    local.receive(fresh.id, parts(fresh.fields))
     assert local.fetch(fresh.id) == PHOTO
-    # And asking for a new form sweeps anything over a day old
-    os.utime(local.root / "objects" / fresh.id, (two_days_ago, two_days_ago))
+    # And asking for a new form, two days on, sweeps anything over a day old
+    clock.now += 2 * 86400
     local.create(BASE)
     assert list((local.root / "objects").iterdir()) == []
 
@@ -265,14 +286,14 @@ def test_s3_presigned_post_round_trip(s3: Any) -> None:
     form = store.create(BASE)
     # Then it is a SigV4 presigned POST to the bucket's own regional origin
     assert form.url == f"https://imagerec-up.s3.{REGION}.amazonaws.com/"
-    assert form.fields["key"] == f"uploads/{form.id}"
+    assert form.fields["key"] == f"uploads/anonymous/{form.id}"
     assert form.fields["x-amz-algorithm"] == "AWS4-HMAC-SHA256"
     # whose policy S3 enforces: this bucket, this key, 1 byte to 20 MB, five minutes
     policy = policy_of(form)
     conditions = policy["conditions"]
     assert ["content-length-range", 1, 20_000_000] in conditions
     assert {"bucket": "imagerec-up"} in conditions
-    assert {"key": f"uploads/{form.id}"} in conditions
+    assert {"key": f"uploads/anonymous/{form.id}"} in conditions
     expires = datetime.strptime(policy["expiration"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     assert 250 < (expires - datetime.now(UTC)).total_seconds() <= 300
     # When the file is POSTed with the form, as a browser does
@@ -307,10 +328,11 @@ def test_s3_old_upload_is_expired(s3: Any, monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_s3_oversized_object_is_refused(s3: Any) -> None:
-    s3.put_object(Bucket="imagerec-up", Key="uploads/" + "1" * 32, Body=b"x" * 101)
     store = S3UploadStore(s3, "imagerec-up", max_bytes=100, expires_in=300)
+    form = store.create(BASE)
+    s3.put_object(Bucket="imagerec-up", Key=form.fields["key"], Body=b"x" * 101)
     with pytest.raises(PayloadTooLarge):
-        store.fetch("1" * 32)
+        store.fetch(form.id)
 
 
 # ---- S3 references -------------------------------------------------------------------------
@@ -342,7 +364,7 @@ def test_s3_references_read_allowed_objects_and_versions(s3: Any) -> None:
     # and a missing key is a 404's code
     with pytest.raises(S3ObjectNotFound) as caught:
         objects.read(S3Reference("photos-allowed", "a/dog.jpg"))
-    assert caught.value.message == "There is no object s3://photos-allowed/a/dog.jpg."
+    assert caught.value.message == "There is no object 's3://photos-allowed/a/dog.jpg'."
 
 
 def test_s3_reference_over_the_cap_is_refused(s3: Any) -> None:
@@ -373,3 +395,216 @@ def test_s3_reference_parse() -> None:
     assert S3Reference.parse({"bucket": "b", "key": "k", "version": "v"}) == S3Reference(
         "b", "k", "v"
     )
+
+
+# ---- forms are single-use, counted, and the local store is bounded (issue 20) ----------------
+
+
+def test_a_local_form_takes_one_upload_only(local: LocalUploadStore) -> None:
+    # Given a form whose upload was received
+    form = local.create(BASE)
+    local.receive(form.id, parts(form.fields))
+    # When the same form is posted again, before or after its upload is classified (deleted)
+    with pytest.raises(UploadAlreadyUsed) as caught:
+        local.receive(form.id, parts(form.fields, b"another file"))
+    assert caught.value.code == "upload_already_used"
+    assert local.fetch(form.id) == PHOTO  # the first upload stands
+    local.delete(form.id)
+    # Then it is refused, and nothing is stored again
+    with pytest.raises(UploadAlreadyUsed):
+        local.receive(form.id, parts(form.fields))
+    with pytest.raises(UploadNotFound):
+        local.fetch(form.id)
+    assert list((local.root / "objects").iterdir()) == []
+
+
+def test_local_forms_are_capped_with_a_retry_after(tmp_path: Path) -> None:
+    # Given room for two open forms among anonymous callers, one per known caller
+    clock = Clock()
+    quota = UploadQuota(per_caller=1, anonymous=2)
+    store = LocalUploadStore(tmp_path, max_bytes=100, expires_in=300, quota=quota, clock=clock)
+    first = store.create(BASE)
+    store.create(BASE)
+    # When a third is asked for / Then a typed 429 says when the first form expires
+    with pytest.raises(TooManyUploads) as caught:
+        store.create(BASE)
+    assert caught.value.code == "too_many_uploads"
+    assert caught.value.retry_after == 300
+    # And a known caller has a quota of their own
+    store.create(BASE, caller="iam:alice")
+    with pytest.raises(TooManyUploads):
+        store.create(BASE, caller="iam:alice")
+    # When a form is used and its upload classified, its slot frees at once
+    store.receive(first.id, parts(first.fields, b"x"))
+    store.delete(first.id)
+    store.create(BASE)
+    # And an unused form frees its slot when it expires
+    clock.now += 301
+    store.create(BASE)
+
+
+def test_the_local_store_refuses_past_its_bytes_with_507_and_retry_after(tmp_path: Path) -> None:
+    # Given a store that may hold 2.5 files of the cap
+    clock = Clock()
+    quota = UploadQuota(per_caller=10, anonymous=10, store_bytes=250)
+    store = LocalUploadStore(tmp_path, max_bytes=100, expires_in=300, quota=quota, clock=clock)
+    forms = [store.create(BASE) for _ in range(3)]
+    for form in forms[:2]:
+        store.receive(form.id, parts(form.fields, b"x" * 100))
+    # When a third file would pass the bound / Then it is refused, nothing is written
+    with pytest.raises(UploadStoreFull) as caught:
+        store.receive(forms[2].id, parts(forms[2].fields, b"x" * 100))
+    assert caught.value.code == "upload_store_full"
+    assert caught.value.retry_after == 86400  # the oldest upload's day runs out
+    assert len(list((tmp_path / "objects").iterdir())) == 2
+    # And no new form is handed out while a whole file would not fit
+    with pytest.raises(UploadStoreFull):
+        store.create(BASE)
+    # When one is classified (deleted) / Then there is room again
+    store.delete(forms[0].id)
+    store.receive(forms[2].id, parts(forms[2].fields, b"x" * 100))
+
+
+def test_the_sweep_never_walks_the_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a store holding many uploads, all over a day old
+    clock = Clock()
+    quota = UploadQuota(anonymous=1000)
+    store = LocalUploadStore(tmp_path, max_bytes=10, expires_in=300, quota=quota, clock=clock)
+    old = [store.create(BASE) for _ in range(3 * storage.SWEEP_BATCH)]
+    for form in old:
+        store.receive(form.id, parts(form.fields, b"x"))
+    clock.now += 2 * 86400
+    objects = tmp_path / "objects"
+
+    # When forms are asked for, with listing the folder made impossible
+    def no_listing(*args: object) -> None:
+        raise AssertionError("the store listed its folder")
+
+    monkeypatch.setattr(Path, "iterdir", no_listing)
+    monkeypatch.setattr(os, "scandir", no_listing)
+    monkeypatch.setattr(os, "listdir", no_listing)
+    store.create(BASE)
+    monkeypatch.undo()
+    # Then each request forgets a bounded batch, found through the index, whatever the store holds
+    assert len(list(objects.iterdir())) == len(old) - storage.SWEEP_BATCH
+    store.create(BASE)
+    store.create(BASE)
+    assert list(objects.iterdir()) == []
+
+
+def test_ids_end_where_their_digits_end() -> None:
+    good = "0123456789abcdef" * 2
+    assert check_upload_id(good) == good
+    # "$" also matches before a final newline; a full match does not
+    for bad in (good + "\n", good + "\r\n", "\n" + good, good.upper()):
+        with pytest.raises(InvalidUploadId):
+            check_upload_id(bad)
+
+
+def test_echoed_values_are_cut_to_a_short_prefix() -> None:
+    huge = "x" * 100_000
+    for attempt in (
+        lambda: check_upload_id(huge),
+        lambda: S3Reference.parse({"bucket": [huge], "key": "k"}),
+        lambda: S3Reference.parse({"bucket": "b", "key": "../" + huge}),
+        lambda: S3Objects(["a"], 1, client_factory=never).read(S3Reference(huge, "k")),
+    ):
+        with pytest.raises(ImagerecError) as caught:
+            attempt()
+        assert len(caught.value.message) < 300, caught.value.message[:80]
+        assert "…" in caught.value.message
+
+
+@pytest.mark.parametrize("key", ["..", ".", "a/../b.jpg", "../b.jpg", "a/./b.jpg", "a/..", "a/b/."])
+def test_keys_with_dot_segments_are_refused(key: str) -> None:
+    with pytest.raises(InvalidS3Reference, match="segments"):
+        S3Reference.parse({"bucket": "photos", "key": key})
+
+
+def test_keys_with_dots_inside_names_are_fine() -> None:
+    for key in ("a/.hidden.jpg", "a/..b.jpg", "a...jpg", "a/b../c.jpg"):
+        assert S3Reference.parse({"bucket": "photos", "key": key}).key == key
+
+
+class LyingBody:
+    """A streaming body longer than the ContentLength S3 claimed; records how much is read."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.read_sizes: list[int | None] = []
+
+    def read(self, amount: int | None = None) -> bytes:
+        self.read_sizes.append(amount)
+        return b"x" * (self.size if amount is None else min(amount, self.size))
+
+    def close(self) -> None:
+        pass
+
+
+class OneObject:
+    """An S3 client whose get_object answers a small ContentLength over a big body."""
+
+    def __init__(self, body: LyingBody) -> None:
+        self.body = body
+
+    def get_object(self, **request: Any) -> dict[str, Any]:
+        return {"Body": self.body, "ContentLength": 10, "LastModified": datetime.now(UTC)}
+
+    def head_object(self, **request: Any) -> dict[str, Any]:
+        return {}
+
+
+def test_s3_reads_are_bounded_by_the_cap_not_by_content_length() -> None:
+    # Given objects whose length S3 reports as 10 bytes, while their bodies hold 10 MB
+    cap = 100
+    for read in (
+        lambda client: S3Objects(["b"], cap, client_factory=lambda: client).read(
+            S3Reference("b", "k")
+        ),
+        lambda client: S3UploadStore(client, "up", max_bytes=cap, expires_in=60).fetch("1" * 32),
+    ):
+        body = LyingBody(10_000_000)
+        # When read / Then it is too large, and at most the cap plus one byte was read
+        with pytest.raises(PayloadTooLarge):
+            read(OneObject(body))
+        assert body.read_sizes == [cap + 1]
+
+
+def test_a_second_upload_through_a_used_s3_form_is_refused_and_deleted(s3: Any) -> None:
+    # Given an S3 form whose upload was classified (fetched, then deleted)
+    store = S3UploadStore(s3, "imagerec-up", max_bytes=20_000_000, expires_in=300)
+    form = store.create(BASE)
+    assert post_form(form, PHOTO).status_code == 204
+    assert store.fetch(form.id) == PHOTO
+    store.delete(form.id)
+    # When the same form, still unexpired, uploads again (S3 cannot revoke a presigned POST)
+    assert post_form(form, b"second").status_code == 204
+    # Then the upload is refused, and deleted
+    with pytest.raises(UploadAlreadyUsed) as caught:
+        store.fetch(form.id)
+    assert caught.value.code == "upload_already_used"
+    assert s3.list_objects_v2(Bucket="imagerec-up").get("KeyCount") == 0
+
+
+def test_s3_forms_are_counted_per_caller_and_free_when_they_expire(s3: Any) -> None:
+    clock = Clock()
+    quota = UploadQuota(per_caller=2, anonymous=1)
+    store = S3UploadStore(
+        s3, "imagerec-up", max_bytes=100, expires_in=300, quota=quota, clock=clock
+    )
+    store.create(BASE, caller="jwt:carol")
+    store.create(BASE, caller="jwt:carol")
+    with pytest.raises(TooManyUploads) as caught:
+        store.create(BASE, caller="jwt:carol")
+    assert caught.value.retry_after == 300
+    store.create(BASE)  # anonymous callers have their own, shared, count
+    with pytest.raises(TooManyUploads):
+        store.create(BASE)
+    # No principal's text reaches a key: a digest stands for it
+    keys = [item["Key"] for item in s3.list_objects_v2(Bucket="imagerec-up")["Contents"]]
+    assert not any("carol" in key for key in keys)
+    assert {key.split("/")[1] for key in keys} == {caller_tag("jwt:carol"), "anonymous"}
+    # When the forms expire unused / Then their slots are free, though the markers remain
+    clock.now += 301
+    store.create(BASE, caller="jwt:carol")
+    store.create(BASE)

@@ -18,6 +18,11 @@ from imagerec.core.errors import ConfigError
 
 RuntimeName = Literal["auto", "litert", "keras"]
 RUNTIMES: tuple[str, ...] = get_args(RuntimeName)
+# Who may call what (the template's Auth parameter): none, a public demo where nobody may name
+# an S3 object; iam or jwt, where the API Gateway authorizer vouches for callers of the
+# authorized routes, and only they may.
+AuthMode = Literal["none", "iam", "jwt"]
+AUTH_MODES: tuple[str, ...] = get_args(AuthMode)
 
 DEFAULT_MODEL = "efficientnet_lite0"
 # Lambda allocates one vCPU-equivalent per 1,769 MB of memory.
@@ -68,20 +73,20 @@ def _fraction(env: Mapping[str, str], name: str, default: float) -> float:
 
 
 # S3 bucket names: 3-63 lowercase letters, digits, dots and hyphens.
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
 def _buckets(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     names = tuple(part.strip() for part in env.get(name, "").split(",") if part.strip())
     for bucket in names:
-        if not _BUCKET.match(bucket):
+        if not _BUCKET.fullmatch(bucket):
             raise ConfigError(f"Expected {name} to list S3 bucket names, received: {bucket!r}")
     return names
 
 
 def _bucket(env: Mapping[str, str], name: str) -> str | None:
     raw = env.get(name, "").strip()
-    if raw and not _BUCKET.match(raw):
+    if raw and not _BUCKET.fullmatch(raw):
         raise ConfigError(f"Expected {name} to be an S3 bucket name, received: {raw!r}")
     return raw or None
 
@@ -127,6 +132,17 @@ class Settings:
     s3_endpoint_url: str | None = None
     # The region boto3 signs upload forms for (AWS's own variables): the bucket's origin in the CSP.
     aws_region: str = "us-east-1"
+    # Authorization (see AuthMode). With iam or jwt, anonymous callers (the public routes)
+    # may still classify photos they send or upload, unless anonymous is False.
+    auth: AuthMode = "none"
+    anonymous: bool = True
+    # Open upload forms plus unclassified uploads one authorized caller may hold, and all
+    # anonymous callers together; the bytes the local store's folder may hold.
+    max_open_uploads: int = 20
+    max_anonymous_uploads: int = 100
+    max_store_bytes: int = 2_000_000_000
+    # The local store's folder; None means cache_dir/uploads.
+    upload_root: Path | None = None
     # The deployed stack `imagerec batch` drives (SAM's convention for tests and scripts).
     stack_name: str | None = None
     # A summary needs this much summed confidence. On our real photos the wrong summaries
@@ -151,7 +167,7 @@ class Settings:
 
     @property
     def upload_dir(self) -> Path:
-        return self.cache_dir / "uploads"
+        return self.upload_root or self.cache_dir / "uploads"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -161,9 +177,25 @@ class Settings:
             raise ConfigError(
                 f"Expected IMAGEREC_RUNTIME in {', '.join(RUNTIMES)}, received: {runtime!r}"
             )
+        auth = env.get("IMAGEREC_AUTH", "none").strip().lower() or "none"
+        if auth not in AUTH_MODES:
+            raise ConfigError(
+                f"Expected IMAGEREC_AUTH in {', '.join(AUTH_MODES)}, received: {auth!r}"
+            )
+        anonymous = env.get("IMAGEREC_ANONYMOUS", "allowed").strip().lower() or "allowed"
+        if anonymous not in {"allowed", "refused"}:
+            raise ConfigError(
+                f"Expected IMAGEREC_ANONYMOUS to be allowed or refused, received: {anonymous!r}"
+            )
+        if auth == "none" and anonymous == "refused":
+            raise ConfigError(
+                "IMAGEREC_ANONYMOUS=refused needs IMAGEREC_AUTH=iam or jwt: with none, every "
+                "caller is anonymous and nobody could call the API."
+            )
         labels = env.get("IMAGEREC_LABELS", "").strip()
         cache = env.get("IMAGEREC_CACHE_DIR", "").strip()
         site = env.get("IMAGEREC_SITE_DIR", "").strip()
+        upload_root = env.get("IMAGEREC_UPLOAD_DIR", "").strip()
         settings = cls(
             model=env.get("IMAGEREC_MODEL", "").strip() or DEFAULT_MODEL,
             runtime=runtime,  # type: ignore[arg-type]  # checked against RUNTIMES above
@@ -191,6 +223,14 @@ class Settings:
             aws_region=_optional(env, "AWS_REGION")
             or _optional(env, "AWS_DEFAULT_REGION")
             or cls.aws_region,
+            auth=auth,  # type: ignore[arg-type]  # checked against AUTH_MODES above
+            anonymous=anonymous == "allowed",
+            max_open_uploads=_int(env, "IMAGEREC_MAX_OPEN_UPLOADS", cls.max_open_uploads),
+            max_anonymous_uploads=_int(
+                env, "IMAGEREC_MAX_ANONYMOUS_UPLOADS", cls.max_anonymous_uploads
+            ),
+            max_store_bytes=_int(env, "IMAGEREC_MAX_STORE_BYTES", cls.max_store_bytes),
+            upload_root=Path(upload_root) if upload_root else None,
             stack_name=env.get("AWS_SAM_STACK_NAME", "").strip() or None,
             summary_threshold=_fraction(env, "IMAGEREC_SUMMARY_THRESHOLD", cls.summary_threshold),
         )

@@ -29,13 +29,18 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from imagerec.core.errors import (
+    AuthorizationRequired,
     Forbidden,
     Gone,
     ImagerecError,
+    InsufficientStorage,
     InvalidInput,
     NotFound,
+    RetryLater,
+    S3ReferencesDisabled,
     TooLarge,
     TooManyPixels,
+    TooManyRequests,
     UnsupportedFormat,
 )
 from imagerec.core.hierarchy import LabelFilter
@@ -122,7 +127,14 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/uploads", "create_upload"),
     # The local store's form target; in the cloud forms go to S3 and this answers 404.
     Route("POST", "/api/uploads/<upload_id>", "receive_upload"),
+    # The page's routes: the same views, never behind an authorizer, so anonymous photo drops
+    # keep working when Auth is iam or jwt (unless the operator refuses them). Their callers
+    # are anonymous, so they can never name an S3 object.
+    Route("POST", "/api/public/classify", "classify"),
+    Route("POST", "/api/public/uploads", "create_upload"),
 )
+# The routes API Gateway puts its authorizer on when Auth is iam or jwt (template.yaml).
+AUTHORIZED_PATHS = frozenset({"/api/classify", "/api/uploads"})
 
 # Client-input error families and their status; anything else is our fault (500).
 STATUS_BY_ERROR: tuple[tuple[type[ImagerecError], HTTPStatus], ...] = (
@@ -132,6 +144,8 @@ STATUS_BY_ERROR: tuple[tuple[type[ImagerecError], HTTPStatus], ...] = (
     (Forbidden, HTTPStatus.FORBIDDEN),
     (NotFound, HTTPStatus.NOT_FOUND),
     (Gone, HTTPStatus.GONE),
+    (TooManyRequests, HTTPStatus.TOO_MANY_REQUESTS),
+    (InsufficientStorage, HTTPStatus.INSUFFICIENT_STORAGE),
 )
 
 # Health, models and errors publish no timing metrics; that is expected, not a warning.
@@ -143,12 +157,40 @@ tracer = Tracer(service=SERVICE)
 
 def _pattern(path: str) -> re.Pattern[str]:
     """A route's path as a regex: ``<name>`` (Powertools' parameter syntax) is one segment."""
-    return re.compile("^" + re.sub(r"<\w+>", "[^/]+", re.escape(path)) + "$")
+    return re.compile(re.sub(r"<\w+>", "[^/]+", re.escape(path)))
 
 
 def allowed_methods(path: str) -> tuple[str, ...]:
     path = path.rstrip("/") or "/"
-    return tuple(route.method for route in ROUTES if _pattern(route.path).match(path))
+    return tuple(route.method for route in ROUTES if _pattern(route.path).fullmatch(path))
+
+
+def caller_of(event: dict[str, Any], auth: str) -> str | None:
+    """The principal API Gateway's authorizer vouched for, or None (anonymous).
+
+    Only API Gateway writes ``requestContext``: a client cannot forge it. With Auth=iam it
+    holds ``authorizer.iam`` (SigV4: the caller's ARN), with jwt ``authorizer.jwt.claims``
+    (the token's issuer and subject). Routes without an authorizer carry neither, and with
+    Auth=none any context is ignored: that deployment has no authorized callers.
+    """
+    context = event.get("requestContext")
+    authorizer = context.get("authorizer") if isinstance(context, dict) else None
+    if auth == "none" or not isinstance(authorizer, dict):
+        return None
+    if auth == "iam":
+        iam = authorizer.get("iam")
+        if isinstance(iam, dict):
+            principal = iam.get("userArn") or iam.get("callerId")
+            if isinstance(principal, str) and principal:
+                return f"iam:{principal}"
+        return None
+    jwt = authorizer.get("jwt")
+    claims = jwt.get("claims") if isinstance(jwt, dict) else None
+    if isinstance(claims, dict):
+        subject = claims.get("sub") or claims.get("client_id")
+        if isinstance(subject, str) and subject:
+            return f"jwt:{claims.get('iss', '')}|{subject}"
+    return None
 
 
 def http_status(error: ImagerecError) -> HTTPStatus:
@@ -156,6 +198,11 @@ def http_status(error: ImagerecError) -> HTTPStatus:
         if isinstance(error, family):
             return status
     return HTTPStatus.INTERNAL_SERVER_ERROR
+
+
+def is_ours(error: ImagerecError) -> bool:
+    """Our failure (500), not the client's: every mapped family is theirs, 507 included."""
+    return http_status(error) == HTTPStatus.INTERNAL_SERVER_ERROR
 
 
 def error_body(code: str, message: str, **extra: str) -> dict[str, Any]:
@@ -206,11 +253,12 @@ class Api:
 
     def imagerec_error(self, error: ImagerecError) -> Response[str]:
         status = http_status(error)
-        if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+        if is_ours(error):
             return self.unexpected(error)
         self.metrics.add_metric(name=f"Error.{error.code}", unit=MetricUnit.Count, value=1)
         logger.info("client error", extra={"code": error.code, "status": int(status)})
-        return json_response(status, error_body(error.code, error.message))
+        headers = {"Retry-After": str(error.retry_after)} if isinstance(error, RetryLater) else {}
+        return json_response(status, error_body(error.code, error.message), **headers)
 
     def unexpected(self, error: Exception) -> Response[str]:
         request_id = self._request_id()
@@ -246,8 +294,33 @@ class Api:
 
     # -- routes -----------------------------------------------------------------------
 
+    def _caller(self) -> str | None:
+        """Who calls, checked against the deployment's choice for anonymous callers."""
+        caller = caller_of(self.app.current_event.raw_event, self.settings.auth)
+        if caller is None and not self.settings.anonymous:
+            raise AuthorizationRequired(
+                "This deployment serves authorized callers only: call POST /api/classify "
+                "or POST /api/uploads with credentials (see docs/deploy.md, Authorization)."
+            )
+        return caller
+
+    def _check_s3_allowed(self, caller: str | None) -> None:
+        """S3 references are the operator's own power: authorized callers only, and never
+        with Auth=none. Checked before the reference is even read, so S3 sees no request."""
+        if self.settings.auth == "none":
+            raise S3ReferencesDisabled(
+                "S3 references are turned off on this deployment (Auth=none): send the "
+                "image itself, or upload it through POST /api/uploads."
+            )
+        if caller is None:
+            raise AuthorizationRequired(
+                "S3 references need an authorized caller: call POST /api/classify with "
+                "SigV4 credentials (Auth=iam) or a bearer token (Auth=jwt)."
+            )
+
     def classify(self) -> Response[str]:
         event = self.app.current_event
+        caller = self._caller()
         start = time.perf_counter()
         body = body_bytes(event.body, bool(event.is_base64_encoded))
         query = event.query_string_parameters or {}
@@ -259,6 +332,8 @@ class Api:
         request = parse_classify_body(
             event.headers.get("content-type"), body, max_images=self.settings.max_images
         )
+        if request.s3 is not None:
+            self._check_s3_allowed(caller)
         top_k = self.classifier.check_top_k(
             parse_top_k(query.get("top_k", request.top_k), default=default)
         )
@@ -271,7 +346,7 @@ class Api:
         parse_ms = round((time.perf_counter() - start) * 1000, 3)
 
         if request.upload is not None or request.s3 is not None:
-            result = self._classify_stored(request, top_k, label_filter).to_dict()
+            result = self._classify_stored(request, top_k, label_filter, caller).to_dict()
             result["timing_ms"]["parse"] = parse_ms
             results = [result]
         elif not request.many:
@@ -288,7 +363,7 @@ class Api:
                         raise header
                     item = self._classify_one(upload.data, top_k, label_filter).to_dict()
                 except ImagerecError as error:
-                    if http_status(error) >= HTTPStatus.INTERNAL_SERVER_ERROR:
+                    if is_ours(error):
                         raise
                     self.metrics.add_metric(
                         name=f"Error.{error.code}", unit=MetricUnit.Count, value=1
@@ -304,7 +379,11 @@ class Api:
         return json_response(HTTPStatus.OK, {"results": results} if request.many else results[0])
 
     def _classify_stored(
-        self, request: ClassifyRequest, top_k: int, label_filter: LabelFilter
+        self,
+        request: ClassifyRequest,
+        top_k: int,
+        label_filter: LabelFilter,
+        caller: str | None,
     ) -> Classification:
         """An image named by the request: an upload (deleted once classified) or an S3 object.
 
@@ -312,6 +391,7 @@ class Api:
         """
         cap = self.settings.max_upload_bytes
         if request.s3 is not None:
+            self._check_s3_allowed(caller)  # checked once already; this is where it matters
             start = time.perf_counter()
             data = self.s3.read(S3Reference.parse(request.s3))
             self._admit_stored(data)
@@ -320,7 +400,7 @@ class Api:
             return result
         upload_id = check_upload_id(request.upload)
         start = time.perf_counter()
-        data = self.uploads.fetch(upload_id)
+        data = self.uploads.fetch(upload_id, caller)
         fetched = round((time.perf_counter() - start) * 1000, 3)
         try:
             self._admit_stored(data)
@@ -328,19 +408,20 @@ class Api:
         except ImagerecError as error:
             # A bad image stays bad: nothing to retry, so it goes too. Our own failure keeps
             # it, so the client can try again.
-            if http_status(error) < HTTPStatus.INTERNAL_SERVER_ERROR:
-                self.uploads.delete(upload_id)
+            if not is_ours(error):
+                self.uploads.delete(upload_id, caller)
             raise
-        self.uploads.delete(upload_id)
+        self.uploads.delete(upload_id, caller)
         result.timing_ms["fetch"] = fetched
         return result
 
     def create_upload(self) -> Response[str]:
         """A form for one file up to ``max_upload_bytes``, S3's presigned-POST contract."""
+        caller = self._caller()
         headers = self.app.current_event.headers
         scheme = (headers.get("x-forwarded-proto") or "http").split(",")[0].strip()
         host = headers.get("host") or "127.0.0.1"
-        form = self.uploads.create(f"{scheme}://{host}")
+        form = self.uploads.create(f"{scheme}://{host}", caller)
         body = {"upload": form.to_dict(), "max_bytes": self.uploads.max_bytes}
         # The fields are a credential for one upload: keep them out of every cache.
         return json_response(HTTPStatus.OK, body, **{"Cache-Control": "no-store"})
@@ -362,7 +443,7 @@ class Api:
             try:
                 admitted.append(self.classifier.probe(upload.data))
             except ImagerecError as error:
-                if http_status(error) >= HTTPStatus.INTERNAL_SERVER_ERROR:
+                if is_ours(error):
                     raise
                 admitted.append(error)
         self._check_request_pixels(

@@ -45,8 +45,10 @@ def http_event(
     body: bytes,
     *,
     source_ip: str = "127.0.0.1",
+    authorizer: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The event API Gateway would send for this HTTP request."""
+    """The event API Gateway would send for this HTTP request; ``authorizer`` is the context
+    its authorizer adds on an authorized route (``{"iam": {...}}`` or ``{"jwt": {...}}``)."""
     path, _, raw_query = target.partition("?")
     pairs = headers.items() if isinstance(headers, Mapping) else headers
     merged: dict[str, str] = {}
@@ -97,6 +99,8 @@ def http_event(
         },
         "isBase64Encoded": bool(body) and not is_text,
     }
+    if authorizer is not None:
+        event["requestContext"]["authorizer"] = dict(authorizer)
     if cookies:
         event["cookies"] = cookies
     if query:

@@ -33,6 +33,11 @@ ERROR_CODES: tuple[str, ...] = (
     "upload_form_rejected",
     "bucket_not_allowed",
     "s3_access_denied",
+    "s3_references_disabled",
+    "authorization_required",
+    "upload_already_used",
+    "too_many_uploads",
+    "upload_store_full",
     "upload_not_found",
     "s3_object_not_found",
     "uploads_unavailable",
@@ -340,7 +345,11 @@ def openapi_document(settings: Settings, categories: Sequence[str] = ()) -> dict
             "400": _error(
                 "Empty, corrupt or malformed input, or a bad top_k, min_confidence or category"
             ),
-            "403": _error("An S3 bucket the operator does not allow, or S3 denied the read"),
+            "403": _error(
+                "An S3 reference where they are off (Auth=none) or from an anonymous caller, "
+                "a bucket the operator does not allow, S3 denied the read, an upload sent "
+                "twice through one form, or an anonymous caller where the operator refuses them"
+            ),
             "404": _error("No such upload (never uploaded, or already classified) or object"),
             "410": _error("The upload is over a day old"),
             "413": _error(
@@ -392,6 +401,11 @@ def openapi_document(settings: Settings, categories: Sequence[str] = ()) -> dict
         "properties": {"openapi": string, "info": {"type": "object"}, "paths": {"type": "object"}},
     }
 
+    retry_after = {
+        "description": "Seconds until a retry may succeed",
+        "schema": {**integer, "minimum": 1},
+    }
+
     def get(operation_id: str, summary: str, schema: dict[str, Any]) -> dict[str, Any]:
         return {
             "get": {
@@ -401,55 +415,98 @@ def openapi_document(settings: Settings, categories: Sequence[str] = ()) -> dict
             }
         }
 
+    paths: dict[str, Any] = {
+        "/api/classify": {"post": {**classify, "operationId": "classify"}},
+        "/api/uploads": {
+            "post": {
+                "operationId": "createUpload",
+                "summary": "A form to upload one large file (the S3 presigned-POST contract)",
+                "description": (
+                    "POST multipart/form-data to `url`: every field of `fields`, then the "
+                    f"file in a part named `file`, up to {upload}, within "
+                    f"{settings.upload_expires_s} s. Then POST /api/classify "
+                    '`{"upload": id}`. An upload is deleted once classified, and after a '
+                    "day in any case."
+                ),
+                "responses": {
+                    "200": _ok(upload_schema),
+                    "403": _error("An anonymous caller where the operator refuses them"),
+                    "404": _error("Uploads are not configured on this deployment"),
+                    "429": {
+                        **_error(
+                            "The caller (anonymous callers: all of them together) holds "
+                            "as many open forms and unclassified uploads as allowed"
+                        ),
+                        "headers": {"Retry-After": retry_after},
+                    },
+                    "507": {
+                        **_error("`imagerec serve` only: the upload folder is full"),
+                        "headers": {"Retry-After": retry_after},
+                    },
+                },
+            }
+        },
+        "/api/uploads/{upload_id}": {
+            "post": {
+                "operationId": "receiveUpload",
+                "summary": "The form's target when uploads are stored locally (not on AWS)",
+                "parameters": [
+                    {"name": "upload_id", "in": "path", "required": True, "schema": string}
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {"multipart/form-data": {"schema": {"type": "object"}}},
+                },
+                "responses": {
+                    "204": {"description": "Stored"},
+                    "400": _error("Not a complete form"),
+                    "403": _error(
+                        "The signature, key or expiry does not match, or the form was "
+                        "used already (a form takes one upload)"
+                    ),
+                    "404": _error("Uploads go to S3 on this deployment"),
+                    "413": _error(f"Over {upload}"),
+                    "507": {
+                        **_error("The upload folder is full"),
+                        "headers": {"Retry-After": retry_after},
+                    },
+                },
+            }
+        },
+        "/api/health": get("health", "Liveness, model and warmth", status_schema),
+        "/api/models": get(
+            "models", "The served model: input size, labels, preprocessing", models_schema
+        ),
+        "/api/openapi.json": get("openapi", "This document", document_schema),
+    }
+    # The page's routes: the same operations, never behind an authorizer (their callers are
+    # anonymous, so S3 references are refused there).
+    public = "The same as {}, for anonymous callers: never behind an authorizer."
+    paths["/api/public/classify"] = {
+        "post": {
+            **paths["/api/classify"]["post"],
+            "operationId": "classifyPublic",
+            "summary": public.format("POST /api/classify"),
+        }
+    }
+    paths["/api/public/uploads"] = {
+        "post": {
+            **paths["/api/uploads"]["post"],
+            "operationId": "createUploadPublic",
+            "summary": public.format("POST /api/uploads"),
+        }
+    }
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "imagerec",
             "version": "1.0.0",
             "description": "Serverless image recognition: photo in, ImageNet labels out. "
-            "Every error is JSON in the Error shape.",
+            "Every error is JSON in the Error shape. Deployed with Auth=iam or Auth=jwt, "
+            "POST /api/classify and POST /api/uploads are behind API Gateway's authorizer "
+            "(SigV4, or a bearer JWT) and only there may a request name an S3 object; the "
+            "/api/public/ routes serve anonymous callers where the operator allows them.",
         },
-        "paths": {
-            "/api/classify": {"post": {**classify, "operationId": "classify"}},
-            "/api/uploads": {
-                "post": {
-                    "operationId": "createUpload",
-                    "summary": "A form to upload one large file (the S3 presigned-POST contract)",
-                    "description": (
-                        "POST multipart/form-data to `url`: every field of `fields`, then the "
-                        f"file in a part named `file`, up to {upload}, within "
-                        f"{settings.upload_expires_s} s. Then POST /api/classify "
-                        '`{"upload": id}`. An upload is deleted once classified, and after a '
-                        "day in any case."
-                    ),
-                    "responses": {"200": _ok(upload_schema)},
-                }
-            },
-            "/api/uploads/{upload_id}": {
-                "post": {
-                    "operationId": "receiveUpload",
-                    "summary": "The form's target when uploads are stored locally (not on AWS)",
-                    "parameters": [
-                        {"name": "upload_id", "in": "path", "required": True, "schema": string}
-                    ],
-                    "requestBody": {
-                        "required": True,
-                        "content": {"multipart/form-data": {"schema": {"type": "object"}}},
-                    },
-                    "responses": {
-                        "204": {"description": "Stored"},
-                        "400": _error("Not a complete form"),
-                        "403": _error("The signature, key or expiry does not match"),
-                        "404": _error("Uploads go to S3 on this deployment"),
-                        "413": _error(f"Over {upload}"),
-                    },
-                }
-            },
-            "/api/health": get("health", "Liveness, model and warmth", status_schema),
-            "/api/models": get(
-                "models", "The served model: input size, labels, preprocessing", models_schema
-            ),
-            "/api/openapi.json": get("openapi", "This document", document_schema),
-        },
+        "paths": paths,
         "components": {"schemas": schemas},
     }

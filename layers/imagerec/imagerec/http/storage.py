@@ -22,11 +22,11 @@ import json
 import os
 import re
 import secrets
+import sqlite3
 import time
-import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn, Protocol
 
@@ -39,10 +39,14 @@ from imagerec.core.errors import (
     PayloadTooLarge,
     S3AccessDenied,
     S3ObjectNotFound,
+    TooManyUploads,
+    UploadAlreadyUsed,
     UploadExpired,
     UploadFormRejected,
     UploadNotFound,
+    UploadStoreFull,
     UploadsUnavailable,
+    shown,
 )
 from imagerec.core.settings import Settings
 from imagerec.http.uploads import FormPart
@@ -50,11 +54,13 @@ from imagerec.http.uploads import FormPart
 # boto3 ships no type information; its client is typed as Any here.
 S3Client = Any
 
-# Object keys are uploads/<32 hex digits>; the S3 lifecycle rule expires this prefix.
+# Object keys are uploads/[<caller>/]<32 hex digits>; S3's lifecycle rule expires the prefix.
 KEY_PREFIX = "uploads/"
+# S3 only: forms/<caller>/<id>, an empty marker per live form (expired by the same rule).
+FORM_PREFIX = "forms/"
 # How long an upload may wait to be classified: the S3 lifecycle rule's one day.
 RETENTION_S = 24 * 3600
-_ID = re.compile(r"^[0-9a-f]{32}$")
+_ID = re.compile(r"[0-9a-f]{32}")
 _SIGNATURE_FIELD = "x-imagerec-signature"
 _S3_KEY_MAX = 1024
 
@@ -76,11 +82,15 @@ class UploadForm:
 
 
 class UploadStore(Protocol):
-    """Hands out upload forms and gives back what was uploaded through them."""
+    """Hands out upload forms and gives back what was uploaded through them.
+
+    ``caller`` is who asks: an authorized principal, or None for anonymous callers, who share
+    one quota. A form is single-use, and its upload is read back by the same caller only.
+    """
 
     max_bytes: int
 
-    def create(self, base_url: str) -> UploadForm:
+    def create(self, base_url: str, caller: str | None = None) -> UploadForm:
         """A new form; ``base_url`` is this API's origin (the local store posts back to it)."""
         ...
 
@@ -88,45 +98,127 @@ class UploadStore(Protocol):
         """Accept a form POSTed to this API (the local store only)."""
         ...
 
-    def fetch(self, upload_id: str) -> bytes: ...
+    def fetch(self, upload_id: str, caller: str | None = None) -> bytes: ...
 
-    def delete(self, upload_id: str) -> None: ...
+    def delete(self, upload_id: str, caller: str | None = None) -> None: ...
+
+
+@dataclass(frozen=True)
+class UploadQuota:
+    """Open forms and unclassified uploads a caller may hold at once (anonymous: all of them
+    together), and, for the local store, the bytes its folder may hold."""
+
+    per_caller: int = 20
+    anonymous: int = 100
+    store_bytes: int = 2_000_000_000
+
+    def limit(self, caller: str | None) -> int:
+        return self.anonymous if caller is None else self.per_caller
+
+    @classmethod
+    def of(cls, settings: Settings) -> UploadQuota:
+        return cls(
+            settings.max_open_uploads, settings.max_anonymous_uploads, settings.max_store_bytes
+        )
 
 
 def check_upload_id(upload_id: object) -> str:
-    if not isinstance(upload_id, str) or not _ID.match(upload_id):
+    # fullmatch: with match and "$", "…\n" would pass.
+    if not isinstance(upload_id, str) or not _ID.fullmatch(upload_id):
         raise InvalidUploadId(
-            f"Expected an upload id from POST /api/uploads (32 hex digits), "
-            f"received: {str(upload_id)[:80]!r}"
+            "Expected an upload id from POST /api/uploads (32 hex digits), "
+            f"received: {shown(upload_id)}"
         )
     return upload_id
 
 
-def _new_id() -> str:
-    return uuid.uuid4().hex
+def _new_id(expires: float) -> str:
+    """32 hex digits: the form's expiry (8, seconds since 1970) then 96 random bits.
+
+    Ids sort by expiry, so a listing can start after the expired ones (S3's StartAfter).
+    """
+    return f"{max(0, int(expires)):08x}{secrets.token_hex(12)}"
+
+
+def _id_expires(upload_id: str) -> int:
+    return int(upload_id[:8], 16)
+
+
+def caller_tag(caller: str | None) -> str:
+    """A caller as a key segment: a digest, so no principal's text reaches a key or a path."""
+    if caller is None:
+        return "anonymous"
+    return hashlib.sha256(caller.encode()).hexdigest()[:32]
 
 
 def _too_large(size: int, limit: int) -> PayloadTooLarge:
     return PayloadTooLarge(f"The file is {size / 1e6:.1f} MB; the limit is {limit / 1e6:.1f} MB.")
 
 
+def _too_many(caller: str | None, limit: int, retry_after: float) -> TooManyUploads:
+    who = "Anonymous callers together hold" if caller is None else "You hold"
+    return TooManyUploads(
+        f"{who} {limit} open upload forms or unclassified uploads, the most allowed; "
+        "classify an upload, or wait for a form to expire.",
+        retry_after=retry_after,
+    )
+
+
+def read_capped(body: Any, limit: int) -> bytes:
+    """At most ``limit`` bytes of a streaming body: one more is read to tell it is over."""
+    data = bytes(body.read(limit + 1))
+    if len(data) > limit:
+        raise _too_large(len(data), limit)  # at least; the rest is never read
+    return data
+
+
 # ---- local: a folder, and forms signed with HMAC -------------------------------------------
+
+# One row per form, shared by every process on the folder. ``deadline`` is when a row and its
+# file may be swept: an open or used form at its expiry, a stored upload a day after it came.
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS forms (
+    id TEXT PRIMARY KEY,
+    caller TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('open', 'stored', 'used')),
+    size INTEGER NOT NULL DEFAULT 0,
+    expires REAL NOT NULL,
+    deadline REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS forms_by_deadline ON forms (deadline);
+CREATE INDEX IF NOT EXISTS forms_by_caller ON forms (caller, state);
+"""
+# Rows (and files) each request sweeps at most: a bounded cost, however big the store grows.
+SWEEP_BATCH = 16
 
 
 class LocalUploadStore:
     """Uploads in a folder; the form's policy is signed with a key kept beside them.
 
     The policy is S3's (base64 JSON with ``expiration`` and ``conditions``) and the form
-    carries ``key``, ``policy`` and an HMAC-SHA256 signature of the policy. The key file is
-    created once and shared by every process using the folder (``serve --workers``,
-    ``invoke``), so a form signed by one is accepted by another.
+    carries ``key``, ``policy`` and an HMAC-SHA256 signature of the policy. The key file and
+    an SQLite index of the forms are created once and shared by every process using the
+    folder (``serve --workers``, ``invoke``), so a form signed by one is accepted by another.
+    The index makes forms single-use, counts each caller's open ones, bounds the folder's
+    bytes, and lets each request sweep a few expired entries through an index, never a walk.
     """
 
-    def __init__(self, root: Path, *, max_bytes: int, expires_in: int) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        max_bytes: int,
+        expires_in: int,
+        quota: UploadQuota | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.root = root
         self.max_bytes = max_bytes
         self.expires_in = expires_in
+        self.quota = quota or UploadQuota()
+        self._clock = clock
         self._objects = root / "objects"
+        self._index = root / "index.sqlite3"
         self._key: bytes | None = None
 
     def _secret(self) -> bytes:
@@ -134,7 +226,29 @@ class LocalUploadStore:
         if self._key is None:
             self._objects.mkdir(parents=True, exist_ok=True, mode=0o700)
             self._key = self._load_secret(self.root / "signing-key")
+            with self._transaction() as db:
+                for statement in _SCHEMA.split(";"):
+                    db.execute(statement)
         return self._key
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; other processes wait for it (up to 10 s)."""
+        db = sqlite3.connect(self._index, timeout=10, isolation_level=None)
+        try:
+            # WAL: readers never wait for a writer, and a commit is one append. A power cut may
+            # lose the last entries (those forms are then refused), never corrupt the index.
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        finally:
+            db.close()
 
     @staticmethod
     def _load_secret(path: Path) -> bytes:
@@ -160,12 +274,30 @@ class LocalUploadStore:
     def _path(self, upload_id: str) -> Path:
         return self._objects / check_upload_id(upload_id)
 
-    def create(self, base_url: str) -> UploadForm:
-        self._secret()  # the folder and the key exist from here on
-        self._sweep()
-        upload_id = _new_id()
+    def create(self, base_url: str, caller: str | None = None) -> UploadForm:
+        self._secret()  # the folder, the key and the index exist from here on
+        now = self._clock()
+        tag = caller_tag(caller)
+        limit = self.quota.limit(caller)
+        with self._transaction() as db:
+            self._sweep(db, now)
+            held, soonest = db.execute(
+                "SELECT COUNT(*), MIN(deadline) FROM forms "
+                "WHERE caller = ? AND state IN ('open', 'stored')",
+                (tag,),
+            ).fetchone()
+            if held >= limit:
+                raise _too_many(caller, limit, soonest - now)
+            self._check_room(db, now, self.max_bytes)
+            expires = now + self.expires_in
+            upload_id = _new_id(expires)
+            db.execute(
+                "INSERT INTO forms (id, caller, state, expires, deadline) "
+                "VALUES (?, ?, 'open', ?, ?)",
+                (upload_id, tag, expires, expires),
+            )
         key = KEY_PREFIX + upload_id
-        expiration = datetime.now(UTC) + timedelta(seconds=self.expires_in)
+        expiration = datetime.fromtimestamp(expires, UTC)
         document = {
             "expiration": expiration.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "conditions": [{"key": key}, ["content-length-range", 1, self.max_bytes]],
@@ -174,6 +306,18 @@ class LocalUploadStore:
         fields = {"key": key, "policy": policy, _SIGNATURE_FIELD: self._sign(policy)}
         url = f"{base_url.rstrip('/')}/api/uploads/{upload_id}"
         return UploadForm(upload_id, url, fields, self.expires_in)
+
+    def _check_room(self, db: sqlite3.Connection, now: float, size: int) -> None:
+        (stored,) = db.execute("SELECT COALESCE(SUM(size), 0) FROM forms").fetchone()
+        if stored + size > self.quota.store_bytes:
+            (soonest,) = db.execute(
+                "SELECT MIN(deadline) FROM forms WHERE state = 'stored'"
+            ).fetchone()
+            raise UploadStoreFull(
+                f"The upload store holds {stored / 1e6:.0f} MB of its "
+                f"{self.quota.store_bytes / 1e6:.0f} MB; try again later.",
+                retry_after=(soonest - now) if soonest else 60,
+            )
 
     def receive(self, upload_id: str, parts: Sequence[FormPart]) -> None:
         path = self._path(upload_id)
@@ -196,7 +340,8 @@ class LocalUploadStore:
             raise UploadFormRejected("The upload form's signature does not match its policy.")
         document = json.loads(base64.b64decode(policy))  # ours: it is signed
         expiration = datetime.strptime(document["expiration"], "%Y-%m-%dT%H:%M:%SZ")
-        if datetime.now(UTC) > expiration.replace(tzinfo=UTC):
+        now = self._clock()
+        if now > expiration.replace(tzinfo=UTC).timestamp():
             raise UploadFormRejected("The upload form has expired; ask POST /api/uploads again.")
         key_condition, (_, low, high) = document["conditions"]
         if fields["key"] != key_condition["key"] or fields["key"] != KEY_PREFIX + upload_id:
@@ -205,34 +350,71 @@ class LocalUploadStore:
             raise EmptyInput("The uploaded file is empty.")
         if len(data) > high:
             raise _too_large(len(data), high)
-        temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
-        temporary.write_bytes(data)
-        temporary.replace(path)
+        with self._transaction() as db:
+            self._sweep(db, now)
+            row = db.execute("SELECT state FROM forms WHERE id = ?", (upload_id,)).fetchone()
+            if row is None:  # signed, unexpired, yet unknown: its index was deleted
+                raise UploadFormRejected("This store has no record of the form; ask again.")
+            if row[0] != "open":
+                raise UploadAlreadyUsed(
+                    "This form was used already: a form takes one upload. Ask POST "
+                    "/api/uploads for another."
+                )
+            self._check_room(db, now, len(data))
+            temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+            temporary.write_bytes(data)
+            temporary.replace(path)
+            db.execute(
+                "UPDATE forms SET state = 'stored', size = ?, deadline = ? WHERE id = ?",
+                (len(data), now + RETENTION_S, upload_id),
+            )
 
-    def fetch(self, upload_id: str) -> bytes:
+    def fetch(self, upload_id: str, caller: str | None = None) -> bytes:
         path = self._path(upload_id)
-        try:
-            age = time.time() - path.stat().st_mtime
-            if age > RETENTION_S:
-                path.unlink(missing_ok=True)
+        self._secret()
+        now = self._clock()
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT state, deadline FROM forms WHERE id = ? AND caller = ?",
+                (upload_id, caller_tag(caller)),
+            ).fetchone()
+            if row is None or row[0] != "stored":
+                raise UploadNotFound(_NOT_FOUND)
+            if row[1] < now:
+                self._forget(db, upload_id)
                 raise UploadExpired("This upload is over a day old and was deleted; upload again.")
-            data = path.read_bytes()
+        try:
+            data = read_capped(path.open("rb"), self.max_bytes)  # the cap may have been lowered
         except FileNotFoundError:
             raise UploadNotFound(_NOT_FOUND) from None
-        if len(data) > self.max_bytes:  # the cap was lowered since the upload
-            raise _too_large(len(data), self.max_bytes)
         return data
 
-    def delete(self, upload_id: str) -> None:
-        self._path(upload_id).unlink(missing_ok=True)
+    def delete(self, upload_id: str, caller: str | None = None) -> None:
+        """Forget the upload; its form stays marked used until it expires, so it takes no other."""
+        path = self._path(upload_id)
+        self._secret()
+        now = self._clock()
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE forms SET state = 'used', size = 0, deadline = MAX(expires, ?) "
+                "WHERE id = ? AND caller = ?",
+                (now, upload_id, caller_tag(caller)),
+            )
+            path.unlink(missing_ok=True)
 
-    def _sweep(self) -> None:
-        """Delete what nobody classified within a day (S3's lifecycle rule, locally)."""
-        cutoff = time.time() - RETENTION_S
-        for entry in self._objects.iterdir():
-            with contextlib.suppress(FileNotFoundError):
-                if entry.stat().st_mtime < cutoff:
-                    entry.unlink()
+    def _forget(self, db: sqlite3.Connection, upload_id: str) -> None:
+        db.execute("DELETE FROM forms WHERE id = ?", (upload_id,))
+        (self._objects / upload_id).unlink(missing_ok=True)
+
+    def _sweep(self, db: sqlite3.Connection, now: float) -> None:
+        """Forget a few entries past their deadline (S3's lifecycle rule, locally): the oldest
+        ``SWEEP_BATCH``, found through the deadline index, whatever the store holds."""
+        rows = db.execute(
+            "SELECT id FROM forms WHERE deadline < ? ORDER BY deadline LIMIT ?",
+            (now, SWEEP_BATCH),
+        ).fetchall()
+        for (upload_id,) in rows:
+            self._forget(db, upload_id)
 
 
 _NOT_FOUND = (
@@ -266,19 +448,73 @@ def _error_code(error: Exception) -> str:
 
 
 class S3UploadStore:
-    """Uploads in an S3 bucket under ``uploads/``, through presigned POST forms."""
+    """Uploads in an S3 bucket, through presigned POST forms, counted and single-use.
 
-    def __init__(self, client: S3Client, bucket: str, *, max_bytes: int, expires_in: int) -> None:
+    Each form writes an empty marker ``forms/<caller>/<id>``, and its upload goes to
+    ``uploads/<caller>/<id>`` (``<caller>`` a digest of the principal, or ``anonymous``).
+    Ids start with their form's expiry, so listings sort by it:
+
+    - the quota is two bounded listings: the markers after now (open forms) and the uploads
+      after a day ago (not yet classified nor expired), each at most the limit's keys;
+    - a form is single-use: classifying deletes its marker, then its upload, and an upload
+      without a marker (sent again through the same form) is refused and deleted.
+
+    S3 cannot revoke a presigned POST before it expires, so a second upload does reach the
+    bucket; it can never be classified, counts against its caller, and the lifecycle rule
+    removes it.
+    """
+
+    def __init__(
+        self,
+        client: S3Client,
+        bucket: str,
+        *,
+        max_bytes: int,
+        expires_in: int,
+        quota: UploadQuota | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.client = client
         self.bucket = bucket
         self.max_bytes = max_bytes
         self.expires_in = expires_in
+        self.quota = quota or UploadQuota()
+        self._clock = clock
 
-    def create(self, base_url: str) -> UploadForm:
-        upload_id = _new_id()
+    def _count(self, prefix: str, after: float, limit: int) -> tuple[int, int | None]:
+        """Keys under ``prefix`` whose id's time is after ``after`` (at most ``limit``), and
+        the first one's time."""
+        listing = self.client.list_objects_v2(
+            Bucket=self.bucket,
+            Prefix=prefix,
+            StartAfter=f"{prefix}{max(0, int(after)):08x}",
+            MaxKeys=limit,
+        )
+        keys = [item["Key"] for item in listing.get("Contents", [])]
+        first = _id_expires(keys[0].removeprefix(prefix)) if keys else None
+        return len(keys), first
+
+    def create(self, base_url: str, caller: str | None = None) -> UploadForm:
+        now = self._clock()
+        tag = caller_tag(caller)
+        limit = self.quota.limit(caller)
+        forms, next_form = self._count(f"{FORM_PREFIX}{tag}/", now, limit)
+        # An upload's id says its form's expiry; it is kept a day after it came, so at most
+        # a day after that expiry.
+        uploads, next_upload = self._count(f"{KEY_PREFIX}{tag}/", now - RETENTION_S, limit)
+        if forms + uploads >= limit:
+            # A slot frees when a form expires, or an upload is classified or a day old.
+            frees = [next_form] if next_form is not None else []
+            if next_upload is not None:
+                frees.append(next_upload + RETENTION_S)
+            raise _too_many(caller, limit, min(frees, default=now + 60) - now)
+        expires = now + self.expires_in
+        upload_id = _new_id(expires)
+        # Written before the form is handed out: counted from now, and the proof of a live form.
+        self.client.put_object(Bucket=self.bucket, Key=f"{FORM_PREFIX}{tag}/{upload_id}", Body=b"")
         post = self.client.generate_presigned_post(
             Bucket=self.bucket,
-            Key=KEY_PREFIX + upload_id,
+            Key=f"{KEY_PREFIX}{tag}/{upload_id}",
             Conditions=[["content-length-range", 1, self.max_bytes]],
             ExpiresIn=self.expires_in,
         )
@@ -290,31 +526,55 @@ class S3UploadStore:
             "POST /api/uploads returned."
         )
 
-    def fetch(self, upload_id: str) -> bytes:
+    def fetch(self, upload_id: str, caller: str | None = None) -> bytes:
         from botocore.exceptions import ClientError
 
-        key = KEY_PREFIX + check_upload_id(upload_id)
+        tag = caller_tag(caller)
+        key = f"{KEY_PREFIX}{tag}/{check_upload_id(upload_id)}"
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=key)
         except ClientError as error:
-            # Without s3:ListBucket (deliberately not granted) S3 answers a missing key with
-            # AccessDenied rather than NoSuchKey; both mean no such upload.
+            # Without s3:ListBucket on uploads/ S3 would answer a missing key with AccessDenied
+            # rather than NoSuchKey; both mean no such upload.
             if _error_code(error) in {"NoSuchKey", "404", "AccessDenied", "403"}:
                 raise UploadNotFound(_NOT_FOUND) from None
             raise
         body = response["Body"]
         with contextlib.closing(body):
             # The lifecycle rule deletes within a day or two of expiry; the contract is a day.
+            # (Checked first: the rule may take the marker a little before the upload.)
             age = datetime.now(UTC) - response["LastModified"]
             if age.total_seconds() > RETENTION_S:
                 raise UploadExpired("This upload is over a day old; upload again.")
+            if not self._marked(f"{FORM_PREFIX}{tag}/{upload_id}"):
+                # Its form was used already: this is a second upload through it.
+                self.client.delete_object(Bucket=self.bucket, Key=key)
+                raise UploadAlreadyUsed(
+                    "This upload came through a form that was used already: a form takes one "
+                    "upload. Ask POST /api/uploads for another."
+                )
             size = int(response.get("ContentLength", 0))
             if size > self.max_bytes:
                 raise _too_large(size, self.max_bytes)
-            return bytes(body.read())
+            return read_capped(body, self.max_bytes)  # ContentLength is S3's word, not a bound
 
-    def delete(self, upload_id: str) -> None:
-        self.client.delete_object(Bucket=self.bucket, Key=KEY_PREFIX + check_upload_id(upload_id))
+    def _marked(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as error:
+            if _error_code(error) in {"NoSuchKey", "404", "NotFound", "AccessDenied", "403"}:
+                return False
+            raise
+        return True
+
+    def delete(self, upload_id: str, caller: str | None = None) -> None:
+        """The form's marker first (the form is used from then on), then the upload."""
+        tag = caller_tag(caller)
+        check_upload_id(upload_id)
+        self.client.delete_object(Bucket=self.bucket, Key=f"{FORM_PREFIX}{tag}/{upload_id}")
+        self.client.delete_object(Bucket=self.bucket, Key=f"{KEY_PREFIX}{tag}/{upload_id}")
 
 
 class UnavailableUploadStore:
@@ -326,27 +586,29 @@ class UnavailableUploadStore:
     def _refuse() -> NoReturn:
         raise UploadsUnavailable("Uploads are not configured on this deployment.")
 
-    def create(self, base_url: str) -> UploadForm:
+    def create(self, base_url: str, caller: str | None = None) -> UploadForm:
         self._refuse()
 
     def receive(self, upload_id: str, parts: Sequence[FormPart]) -> None:
         self._refuse()
 
-    def fetch(self, upload_id: str) -> bytes:
+    def fetch(self, upload_id: str, caller: str | None = None) -> bytes:
         self._refuse()
 
-    def delete(self, upload_id: str) -> None:
+    def delete(self, upload_id: str, caller: str | None = None) -> None:
         return None
 
 
 def upload_store(settings: Settings, client: S3Client | None = None) -> UploadStore:
     """The store the settings choose: S3 when a bucket is set, else a local folder."""
+    quota = UploadQuota.of(settings)
     if settings.upload_bucket:
         return S3UploadStore(
             client or s3_client(settings),
             settings.upload_bucket,
             max_bytes=settings.max_upload_bytes,
             expires_in=settings.upload_expires_s,
+            quota=quota,
         )
     if settings.on_lambda:
         return UnavailableUploadStore()
@@ -354,6 +616,7 @@ def upload_store(settings: Settings, client: S3Client | None = None) -> UploadSt
         settings.upload_dir,
         max_bytes=settings.max_upload_bytes,
         expires_in=settings.upload_expires_s,
+        quota=quota,
     )
 
 
@@ -374,11 +637,19 @@ class S3Reference:
             )
         bucket, key, version = value.get("bucket"), value.get("key"), value.get("version")
         if not isinstance(bucket, str) or not bucket:
-            raise InvalidS3Reference(f"Expected s3.bucket to be a name, received: {bucket!r}")
+            raise InvalidS3Reference(f"Expected s3.bucket to be a name, received: {shown(bucket)}")
         if not isinstance(key, str) or not key or len(key.encode()) > _S3_KEY_MAX:
-            raise InvalidS3Reference(f"Expected s3.key to be an object key, received: {key!r}")
+            raise InvalidS3Reference(f"Expected s3.key to be an object key, received: {shown(key)}")
+        # "." and ".." mean nothing to S3, but a path-style endpoint or a proxy may resolve
+        # them into another bucket or key.
+        if any(segment in {".", ".."} for segment in key.split("/")):
+            raise InvalidS3Reference(
+                f'Expected s3.key without "." or ".." segments, received: {shown(key)}'
+            )
         if version is not None and (not isinstance(version, str) or not version):
-            raise InvalidS3Reference(f"Expected s3.version to be a string, received: {version!r}")
+            raise InvalidS3Reference(
+                f"Expected s3.version to be a string, received: {shown(version)}"
+            )
         return cls(bucket, key, version)
 
 
@@ -398,7 +669,7 @@ class S3Objects:
         # client deserves a clear answer and S3 no request.
         if reference.bucket not in self.allowed:
             raise BucketNotAllowed(
-                f"Reading from bucket {reference.bucket!r} is not allowed here; the operator "
+                f"Reading from bucket {shown(reference.bucket)} is not allowed here; the operator "
                 "lists the readable buckets (the ReadableBuckets parameter)."
             )
         from botocore.exceptions import ClientError
@@ -412,7 +683,7 @@ class S3Objects:
             response = self._client.get_object(**request)
         except ClientError as error:
             code = _error_code(error)
-            where = f"s3://{reference.bucket}/{reference.key}"
+            where = shown(f"s3://{reference.bucket}/{reference.key}")
             if code in {"NoSuchKey", "NoSuchVersion", "NoSuchBucket", "404"}:
                 raise S3ObjectNotFound(f"There is no object {where}.") from None
             if code in {"AccessDenied", "403", "AllAccessDisabled", "InvalidObjectState"}:
@@ -428,7 +699,7 @@ class S3Objects:
             size = int(response.get("ContentLength", 0))
             if size > self.max_bytes:
                 raise _too_large(size, self.max_bytes)
-            return bytes(body.read())
+            return read_capped(body, self.max_bytes)  # ContentLength is S3's word, not a bound
 
 
 def s3_objects(settings: Settings) -> S3Objects:

@@ -32,6 +32,7 @@ from imagerec.core.errors import (
     InvalidUploadId,
     MissingImage,
     TooManyImages,
+    shown,
 )
 
 IMAGE_FIELDS = frozenset({"image", "images", "file", "files"})
@@ -48,7 +49,6 @@ _CHARSETS = {"utf-8": "utf-8", "iso-8859-1": "latin-1"}
 _OTHER_FIELDS = 8  # form parts allowed besides the images
 # An upload form: S3's presigned-POST fields (under ten) and the file, with room to spare.
 _UPLOAD_FORM_PARTS = 32
-_SHOWN = 40  # characters of a bad value echoed in an error message
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,7 @@ def parse_top_k(raw: str | int | None, *, default: int) -> int:
     text = raw.strip(" \t") if isinstance(raw, str) else None
     if text is None or not _DIGITS.fullmatch(text):
         raise InvalidArgument(
-            f"Expected top_k to be a whole number in digits 0-9, received: {_shown(raw)}"
+            f"Expected top_k to be a whole number in digits 0-9, received: {shown(raw)}"
         )
     return int(text)
 
@@ -130,15 +130,15 @@ def parse_min_confidence(raw: object) -> float:
     if raw is None or raw == "":
         return 0.0
     if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
-        raise InvalidArgument(f"Expected min_confidence to be a number, received: {_shown(raw)}")
+        raise InvalidArgument(f"Expected min_confidence to be a number, received: {shown(raw)}")
     try:
         value = float(raw)
     except ValueError:
         raise InvalidArgument(
-            f"Expected min_confidence to be a number, received: {_shown(raw)}"
+            f"Expected min_confidence to be a number, received: {shown(raw)}"
         ) from None
     if not math.isfinite(value):
-        raise InvalidArgument(f"Expected min_confidence to be a number, received: {_shown(raw)}")
+        raise InvalidArgument(f"Expected min_confidence to be a number, received: {shown(raw)}")
     return value
 
 
@@ -152,13 +152,13 @@ def parse_categories(raw: object, option: str) -> tuple[str, ...]:
         items = raw
     else:
         raise InvalidArgument(
-            f"Expected {option} to be a list of category names, received: {_shown(raw)}"
+            f"Expected {option} to be a list of category names, received: {shown(raw)}"
         )
     names = []
     for item in items:
         if not isinstance(item, str):
             raise InvalidArgument(
-                f"Expected {option} to hold category names, received: {_shown(item)}"
+                f"Expected {option} to hold category names, received: {shown(item)}"
             )
         if item.strip():
             names.append(item.strip().lower())
@@ -256,11 +256,6 @@ def _extended_value(raw: str) -> str | None:
     return unquote(match["value"], encoding=charset, errors="replace")
 
 
-def _shown(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…"
-
-
 def _check_count(count: int, max_images: int | None) -> None:
     if max_images is not None and count > max_images:
         raise TooManyImages(
@@ -279,7 +274,7 @@ def _parse_json(body: bytes, max_images: int | None) -> ClassifyRequest:
         raise InvalidJson('Expected a JSON object like {"image": "<base64>"}.')
     top_k = document.get("top_k")
     if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, (int, str))):
-        raise InvalidArgument(f"Expected top_k to be an integer, received: {_shown(top_k)}")
+        raise InvalidArgument(f"Expected top_k to be an integer, received: {shown(top_k)}")
     options = {name: document[name] for name in LABEL_OPTIONS if name in document}
     sources = [name for name in ("image", "images", "upload", "s3") if name in document]
     if len(sources) > 1:
@@ -317,7 +312,7 @@ def _json_image(item: object, index: int | None) -> Upload:
     if isinstance(item, dict):
         given = item.get("filename")
         if given is not None and not isinstance(given, str):
-            raise InvalidArgument(f"Expected filename to be a string, received: {_shown(given)}")
+            raise InvalidArgument(f"Expected filename to be a string, received: {shown(given)}")
         name = _clean_filename(given) or name
         item = item.get("data") or item.get("image")
     if not isinstance(item, str) or not item:
@@ -414,7 +409,7 @@ def _form_parts(
     if not _BOUNDARY.fullmatch(boundary):
         raise InvalidMultipart(
             "Expected a multipart boundary of 1-70 printable ASCII characters, received: "
-            f"{_shown(boundary)}"
+            f"{shown(boundary)}"
         )
     parts = _Parts(max_parts)
     try:
