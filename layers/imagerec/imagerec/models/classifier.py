@@ -77,7 +77,13 @@ class Classification:
                 else None
             ),
             "predictions": [
-                {**asdict(p), "phrase": with_article(p.label), "parents": list(p.parents)}
+                {
+                    "index": p.index,
+                    "label": p.label,
+                    "score": p.score,
+                    "phrase": with_article(p.label),
+                    "parents": list(p.parents),
+                }
                 for p in self.predictions
             ],
             "categories": [asdict(c) for c in self.categories],
