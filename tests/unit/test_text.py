@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -70,3 +72,10 @@ def test_a_mass_noun_takes_no_article() -> None:
 
 def test_no_prediction_left_says_so() -> None:
     assert result_line(result(None), "x.jpg") == "x.jpg: no label reaches the minimum confidence"
+
+
+def test_the_a_an_rule_lives_only_here() -> None:
+    # The page shows the API's "phrase": it must not grow a second article rule of its own.
+    script = (Path(__file__).resolve().parents[2] / "site" / "app.js").read_text("utf-8")
+    assert not re.search(r"""["'`]an["'`]|u\(\?!ni""", script)
+    assert "phrase" in script
