@@ -16,7 +16,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 
 include mk/iac.mk
 
-.PHONY: help setup model run test lint typecheck unit check check-image-wheels bench events clean
+.PHONY: help setup model run test lint typecheck unit check check-image-wheels bench eval events clean
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) \
@@ -65,6 +65,12 @@ bench: setup  ## benchmarks: writes benchmarks/results.json, docs/benchmarks.md 
 	$(VENV)/bin/imagerec build-model efficientnet_lite1
 	$(VENV)/bin/imagerec build-model efficientnet_lite2
 	$(PY) -m benchmarks
+
+eval: $(STAMP)  ## accuracy on 882 real photos per Lite model (top-1, top-5, summaries): writes docs/accuracy.md
+	@# The photos: $$IMAGEREC_EVAL_DIR, else ../shared/eval/imagenet-sample (docs/accuracy.md).
+	$(VENV)/bin/imagerec build-model efficientnet_lite1
+	$(VENV)/bin/imagerec build-model efficientnet_lite2
+	$(PY) -m benchmarks.accuracy
 
 events: $(STAMP)  ## regenerate events/*.json from the sample photos
 	$(PY) scripts/make_events.py

@@ -38,7 +38,7 @@ LABELS = DATA / "imagenet_labels.txt"
 WORDNET = Path("/usr/share/wordnet")
 TIMM_VERSION = "1.0.31"
 SYNSETS_IN_WHEEL = "timm/data/_info/imagenet_synsets.txt"
-FORMAT = 1
+FORMAT = 2
 
 # Levels that say nothing to a person ("an artifact, 97%"), so they are never a parent or a
 # summary. Near the root every photo scores close to 100% on them, which is exactly why.
@@ -205,6 +205,148 @@ JARGON: dict[str, str] = {
     "04580493": "white goods",
 }
 
+# The familiar categories: what a person says of a photo when the exact class is unsure ("a
+# dog", "a bird", "fruit", "a car"). They are Rosch's basic-level categories and the
+# superordinates people use (bird, fish, fruit, vegetable, clothing, furniture, tool, vehicle,
+# musical instrument, weapon), and only those; every other node is a parent, never an
+# answer. docs/accuracy.md says how the list was checked on 882 real photos.
+FAMILIAR: dict[str, str] = {
+    "01482330": "shark",
+    "01495701": "ray",
+    "01503061": "bird",
+    "01529672": "finch",
+    "01557185": "thrush",
+    "01604330": "bird of prey",
+    "01629276": "salamander",
+    "01630284": "newt",
+    "01639765": "frog",
+    "01662784": "turtle",
+    "01663401": "sea turtle",
+    "01674464": "lizard",
+    "01726692": "snake",
+    "01772222": "spider",
+    "01795088": "grouse",
+    "01816887": "parrot",
+    "01846331": "duck",
+    "01922303": "worm",
+    "01976957": "crab",
+    "01982650": "lobster",
+    "02002075": "stork",
+    "02008041": "heron",
+    "02026059": "sandpiper",
+    "02062744": "whale",
+    "02084071": "dog",
+    "02114100": "wolf",
+    "02118333": "fox",
+    "02121808": "cat",
+    "02127808": "big cat",
+    "02131653": "bear",
+    "02159955": "insect",
+    "02164464": "beetle",
+    "02274259": "butterfly",
+    "02324045": "rabbit",
+    "02419796": "antelope",
+    "02470325": "ape",
+    "02484322": "monkey",
+    "02496913": "lemur",
+    "02503517": "elephant",
+    "02512053": "fish",
+    "02686568": "aircraft",
+    "02773037": "bag",
+    "02778669": "ball",
+    "02801938": "basket",
+    "02834778": "bicycle",
+    "02858304": "boat",
+    "02876657": "bottle",
+    "02880940": "bowl",
+    "02883344": "box",
+    "02898711": "bridge",
+    "02913152": "building",
+    "02924116": "bus",
+    "02933112": "cabinet",
+    "02942699": "camera",
+    "02954340": "cap",
+    "02958343": "car",
+    "02970849": "cart",
+    "03001627": "chair",
+    "03046257": "clock",
+    "03051540": "clothing",
+    "03057021": "coat",
+    "03082979": "computer",
+    "03151077": "curtain",
+    "03327234": "fence",
+    "03343853": "firearm",
+    "03380867": "footwear",
+    "03405725": "furniture",
+    "03438257": "glass",
+    "03450516": "robe",
+    "03467517": "guitar",
+    "03467984": "gun",
+    "03489162": "hand tool",
+    "03497657": "hat",
+    "03513137": "helmet",
+    "03544360": "house",
+    "03593526": "jar",
+    "03603722": "jug",
+    "03623556": "knife",
+    "03636248": "lamp",
+    "03800933": "musical instrument",
+    "03815615": "tie",
+    "03862676": "oven",
+    "03880531": "pan",
+    "03906997": "pen",
+    "03928116": "piano",
+    "03990474": "pot",
+    "03997484": "power tool",
+    "04128499": "sailboat",
+    "04143897": "scarf",
+    "04161981": "seat",
+    "04187547": "shed",
+    "04194289": "ship",
+    "04199027": "shoe",
+    "04230808": "skirt",
+    "04235291": "sled",
+    "04370048": "sweater",
+    "04371563": "bathing suit",
+    "04379243": "table",
+    "04401088": "telephone",
+    "04451818": "tool",
+    "04490091": "truck",
+    "04520170": "van",
+    "04524313": "vehicle",
+    "04543158": "wagon",
+    "04565375": "weapon",
+    "07609840": "dessert",
+    "07679356": "bread",
+    "07695965": "sandwich",
+    "07705931": "fruit",
+    "07707451": "vegetable",
+    "07715561": "squash",
+    "07881800": "drink",
+}
+
+# Dropped levels that still make a parent when a class has nothing else above it ("altar":
+# structure; "acorn": plant part): true and plain, though never an answer.
+TOO_ABSTRACT_TO_LIST: frozenset[str] = frozenset(
+    {
+        "00001740",  # entity
+        "00001930",  # physical entity
+        "00002137",  # abstraction
+        "00002684",  # object
+        "00003553",  # whole
+        "00004258",  # living thing
+        "00004475",  # organism
+        "00021939",  # artifact
+        "03575240",  # instrumentality
+        "00019128",  # natural object
+        "03892891",  # part
+        "03932203",  # piece
+        "00024264",  # attribute
+        "00027807",  # shape
+        "13865483",  # round shape
+    }
+)
+
 # Where WordNet's first hypernym is not the one people think of.
 PARENT_OVERRIDES: dict[str, str] = {
     # solid food -> solid -> matter: fruit and vegetables then miss "food" (food, nutrient),
@@ -221,6 +363,8 @@ NAME_OVERRIDES: dict[str, str] = {
     "02121808": "cat",  # house cat, domestic cat
     "07705931": "fruit",  # edible fruit: what a lemon, a fig or a banana is to a shopper
     "04530566": "watercraft",  # not "vessel", which is also the container
+    "01639765": "frog",  # "frog, toad, anuran": a tree frog is not a toad
+    "04014297": "protective covering",  # its most-used lemma, "protection", is not a thing
 }
 
 # Broad categories, in the spirit of Rekognition's: (name, synsets under which a class
@@ -356,7 +500,8 @@ def fetch_timm(folder: Path) -> Path:
 
 def check_lists(synsets: dict[str, Synset]) -> None:
     """Every hand-listed synset exists, and the names beside the dropped ones are its lemmas."""
-    listed = [*PARENT_OVERRIDES, *PARENT_OVERRIDES.values(), *NAME_OVERRIDES]
+    listed = [*PARENT_OVERRIDES, *PARENT_OVERRIDES.values(), *NAME_OVERRIDES, *FAMILIAR]
+    listed += sorted(TOO_ABSTRACT_TO_LIST)
     listed += [offset for _, roots in CATEGORIES for offset in roots]
     for offset in listed:
         if offset not in synsets:
@@ -368,19 +513,25 @@ def check_lists(synsets: dict[str, Synset]) -> None:
 
 
 def kept_chains(
-    classes: list[str], synsets: dict[str, Synset], dropped: set[str]
+    classes: list[str], synsets: dict[str, Synset], dropped: set[str], clashes: set[str]
 ) -> list[list[str]]:
-    """Each class's single-parent path up to the root, nearest first, without dropped levels."""
-    chains = []
-    for offset in classes:
+    """Each class's single-parent path up to the root, nearest first, without dropped levels.
+
+    A class with nothing left above it keeps the dropped levels that are still plain words
+    (all but TOO_ABSTRACT_TO_LIST and the names that clash), so no class has empty parents.
+    """
+
+    def path(offset: str, skip: set[str] | frozenset[str]) -> list[str]:
         chain = []
         node = parent_of(offset, synsets)
         while node is not None:
-            if node not in dropped:
+            if node not in skip:
                 chain.append(node)
             node = parent_of(node, synsets)
-        chains.append(chain)
-    return chains
+        return chain
+
+    fallback = TOO_ABSTRACT_TO_LIST | clashes
+    return [path(offset, dropped | clashes) or path(offset, fallback) for offset in classes]
 
 
 def name_clashes(chains: list[list[str]], names: dict[str, str]) -> set[str]:
@@ -425,12 +576,18 @@ def build(wordnet: Path, wheel: Path) -> dict[str, object]:
             sys.exit(f"class {offset} has another class above it: {sorted(clash)}")
 
     names: dict[str, str] = {}
-    chains = kept_chains(classes, synsets, dropped)
+    chains = kept_chains(classes, synsets, dropped, set())
     for chain in chains:
         for node in chain:
             names.setdefault(node, familiar_name(synsets[node], counts))
     same_name = name_clashes(chains, names)
-    chains = kept_chains(classes, synsets, dropped | same_name)
+    chains = kept_chains(classes, synsets, dropped, same_name)
+    for chain in chains:  # the fallback may reach levels the first pass did not
+        for node in chain:
+            names.setdefault(node, familiar_name(synsets[node], counts))
+    if not all(chains):
+        empty = [c for c, chain in zip(classes, chains, strict=True) if not chain]
+        sys.exit(f"classes with no parent: {empty}")
 
     # Nodes in parent-before-child order, so a reader can sum bottom-up in one pass.
     kept: dict[str, str | None] = {}
@@ -441,6 +598,9 @@ def build(wordnet: Path, wheel: Path) -> dict[str, object]:
             depth[node] = len(chain) - 1 - level
     order = sorted(kept, key=lambda n: (depth[n], n))
     index = {node: i for i, node in enumerate(order)}
+    for offset, name in FAMILIAR.items():
+        if offset not in kept or names[offset] != name:
+            sys.exit(f"Expected familiar {offset} to be a kept node named {name!r}")
 
     category_names = [name for name, _ in CATEGORIES]
     class_rows = []
@@ -460,9 +620,10 @@ def build(wordnet: Path, wheel: Path) -> dict[str, object]:
         "format": FORMAT,
         "about": (
             "Familiar WordNet 3.0 categories above each ImageNet-1k class, built by "
-            "scripts/build_hierarchy.py. nodes: [synset id, familiar name, parent node index "
-            "or -1], parents before children. classes: [synset id, nearest node index or -1, "
-            "category index], in class-index order."
+            "scripts/build_hierarchy.py. nodes: [synset id, name, parent node index or -1, "
+            "1 if a familiar category (a summary may name it) else 0], parents before "
+            "children. classes: [synset id, nearest node index, category index], in "
+            "class-index order."
         ),
         "provenance": {
             "command": "python scripts/build_hierarchy.py",
@@ -476,7 +637,10 @@ def build(wordnet: Path, wheel: Path) -> dict[str, object]:
             "labels_not_a_lemma": [[i, label] for i, label, _ in mismatched],
         },
         "categories": category_names,
-        "nodes": [[f"n{n}", names[n], index[p] if (p := kept[n]) else -1] for n in order],
+        "nodes": [
+            [f"n{n}", names[n], index[p] if (p := kept[n]) else -1, int(n in FAMILIAR)]
+            for n in order
+        ],
         "classes": class_rows,
     }
 

@@ -93,26 +93,23 @@
     return node;
   }
 
-  // Names that take no article: "clothing", "footwear", "sports equipment", "white goods".
-  const MASS_NOUN = /(^(clothing|food|furniture|armor|hosiery|produce)$)|(wear|ware|equipment|goods)$/i;
-
-  // "a butterfly", "an admiral", "clothing"; ImageNet's first synonym only.
-  function withArticle(label) {
-    const [first] = String(label).split(", ");
-    const name = (first || String(label)).trim();
-    if (MASS_NOUN.test(name)) return name;
-    return `${/^[aeio]|^u(?!ni|s[eu])/i.test(name) ? "an" : "a"} ${name}`;
+  // The phrase a sentence uses ("a dog", "an admiral", "clothing") comes from the API, which
+  // owns the a/an rule; an older server without it gets the bare first synonym.
+  function phraseOf(item) {
+    if (item && typeof item.phrase === "string" && item.phrase) return item.phrase;
+    const [first] = String(item && item.label).split(", ");
+    return first;
   }
 
-  // The summed summary leads only when it says more than the top class alone.
+  // A familiar category leads when it is the summary; the top class is then named below it.
   function leadingSummary(data, best) {
     const summary = data.summary;
-    if (!summary || typeof summary.label !== "string") return null;
-    const score = Number(summary.score);
-    if (!Number.isFinite(score) || score <= Number(best.score) || summary.label === best.label) {
+    if (!summary || typeof summary.label !== "string" || summary.label === best.label) {
       return null;
     }
-    return { label: summary.label, score };
+    const score = Number(summary.score);
+    if (!Number.isFinite(score)) return null;
+    return { label: summary.label, score, phrase: phraseOf(summary) };
   }
 
   function percent(score) {
@@ -251,25 +248,31 @@
       this.root.dataset.label = best.label;
 
       const headline = el("div", "headline");
+      delete this.root.dataset.unsure;
       const summary = leadingSummary(data, best);
       if (summary) {
-        // "A butterfly — 85%", then the fine-grained guess it is summed from.
+        // "A dog — 93%", then the fine-grained guess it is summed from.
         this.root.dataset.summary = summary.label;
         headline.append(
           el("p", "lead", "Looks like"),
-          el("p", "top-label", `${capitalise(withArticle(summary.label))} — ${percent(summary.score)}`),
-          el(
-            "p",
-            "top-score",
-            `Most likely ${withArticle(best.label)} (${percent(best.score)})`,
-          ),
+          el("p", "top-label", `${capitalise(summary.phrase)} — ${percent(summary.score)}`),
+          el("p", "top-score", `Most likely ${phraseOf(best)} (${percent(best.score)})`),
+        );
+      } else if (data.summary) {
+        // The top class is the summary: sure enough on its own.
+        this.root.dataset.summary = data.summary.label;
+        headline.append(
+          el("p", "lead", "Looks like"),
+          labelEl("top-label", best.label),
+          el("p", "top-score", `${percent(best.score)} confidence`),
         );
       } else {
+        // No familiar category and no class is sure enough: say so, with the best guess.
         delete this.root.dataset.summary;
-        const lead = best.score >= 0.5 ? "Looks like" : "Might be";
+        this.root.dataset.unsure = "";
         headline.append(
-          el("p", "lead", lead),
-          labelEl("top-label", best.label),
+          el("p", "lead", "Not sure"),
+          el("p", "top-label", `Maybe ${phraseOf(best)}`),
           el("p", "top-score", `${percent(best.score)} confidence`),
         );
       }

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from imagerec.core.errors import InvalidArgument
-from imagerec.core.hierarchy import NO_FILTER, LabelFilter, check_filter
+from imagerec.core.hierarchy import NO_FILTER, LabelFilter, check_filter, summarise_classes
 from imagerec.core.intake import ImageHeader, decode_image, probe_image
 from imagerec.core.settings import Settings
 from imagerec.models.classifier import (
@@ -97,8 +97,9 @@ class StandInClassifier:
         self.calls += 1
         with span("decode"):
             image = decode_image(data, **self._limits(max_bytes))
+        probabilities = self.probabilities(image.pixels)
         predictions: list[Prediction] = top_k_predictions(
-            self.probabilities(image.pixels),
+            probabilities,
             LABELS,
             top_k,
             min_confidence=label_filter.min_confidence,
@@ -107,6 +108,12 @@ class StandInClassifier:
             model=self.name,
             runtime=self.runtime,
             predictions=predictions,
+            # As a model with its own labels: the top class, when sure enough on its own.
+            summary=summarise_classes(
+                probabilities,
+                LABELS,
+                max(self.settings.summary_threshold or 0.6, label_filter.min_confidence),
+            ),
             image=ImageInfo(image.width, image.height, image.format),
             timing_ms={"decode": 0.0, "preprocess": 0.0, "inference": 0.0, "total": 0.0},
         )

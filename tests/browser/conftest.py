@@ -174,6 +174,12 @@ def chelsea() -> Photo:
 
 
 @pytest.fixture(scope="session")
+def rocket() -> Photo:
+    """scikit-image's rocket on its launch pad: the model is not sure ("missile", 25%)."""
+    return _photo(_packaged("skimage", "data/rocket.jpg"), "image/jpeg")
+
+
+@pytest.fixture(scope="session")
 def grace_hopper() -> Photo:
     """matplotlib's portrait of Rear Admiral Grace Hopper in uniform."""
     return _photo(_packaged("matplotlib", "mpl-data/sample_data/grace_hopper.jpg"), "image/jpeg")

@@ -281,10 +281,12 @@ def test_object_urls_are_revoked(new_page, drop, finished_cards, coffee, chelsea
 
 
 def test_label_text_is_escaped(page, drop, finished_cards, coffee):
-    # Given a server that answers with markup in a label
+    # Given a server that answers with markup in a label (sure of it: the label is the summary)
+    markup = "<img src=x onerror=alert(1)>"
     payload = (
         '{"model": {"name": "m", "runtime": "r"}, "timing_ms": {"total": 1},'
-        ' "predictions": [{"index": 0, "label": "<img src=x onerror=alert(1)>", "score": 0.9}]}'
+        f' "summary": {{"label": "{markup}", "score": 0.9}},'
+        f' "predictions": [{{"index": 0, "label": "{markup}", "score": 0.9}}]}}'
     )
     page.route(
         CLASSIFY,

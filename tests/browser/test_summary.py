@@ -1,4 +1,5 @@
-"""The summary headline: when summed confidence says more than the top class, it leads."""
+"""The summary headline: a familiar category leads when the top class is not sure enough, and
+the page says plainly when nothing is."""
 
 from __future__ import annotations
 
@@ -35,13 +36,27 @@ def test_a_dropped_cat_reads_as_a_cat_with_the_breeds_below(
 
 
 def test_a_sure_top_class_keeps_its_own_headline(page, drop, finished_cards, coffee):
-    # When the top class alone is as sure as any category above it (espresso, ~94%)
+    # When the top class alone is sure (espresso, ~94%)
     drop(page, coffee)
 
-    # Then the headline stays the class, as before
+    # Then the headline is the class itself
+    (card,) = finished_cards(page, 1)
+    assert card.get_attribute("data-summary") == "espresso"
+    assert card.locator(".lead").inner_text().lower() == "looks like"
+    assert card.locator(".top-label").inner_text() == "Espresso"
+
+
+def test_an_unsure_answer_says_so_with_the_best_guess(page, drop, finished_cards, rocket):
+    # When nothing is sure enough (the rocket: "missile" at 25%, no familiar category)
+    drop(page, rocket)
+
+    # Then the page says it is not sure, and names its guess with the API's phrase
     (card,) = finished_cards(page, 1)
     assert card.get_attribute("data-summary") is None
-    assert card.locator(".top-label").inner_text() == "Espresso"
+    assert card.get_attribute("data-unsure") == ""
+    assert card.locator(".lead").inner_text().lower() == "not sure"
+    assert card.locator(".top-label").inner_text() == "Maybe a missile"
+    assert not page.problems.page_errors
 
 
 def test_the_summary_headline_fits_a_phone(new_page, drop, finished_cards, chelsea, screenshot):

@@ -153,7 +153,16 @@ def test_csv_output_and_its_resume(
     with output.open(newline="") as stream:
         rows = list(csv.DictReader(stream))
     # Then it has a header and one row per file: label, score and top-k, or an error code
-    assert list(rows[0]) == ["filename", "label", "score", "top_k", "error_code", "error_message"]
+    assert list(rows[0]) == [
+        "filename",
+        "summary",
+        "summary_score",
+        "label",
+        "score",
+        "top_k",
+        "error_code",
+        "error_message",
+    ]
     assert {row["filename"] for row in rows} == set(tree)
     for row in rows:
         label = tree[row["filename"]]
@@ -164,6 +173,9 @@ def test_csv_output_and_its_resume(
             assert row["label"] == label
             assert json.loads(row["top_k"])[0]["label"] == label
             assert 0 < float(row["score"]) <= 1
+            # The summary column holds what people read ("cat"), or nothing when not sure
+            if row["summary"]:
+                assert float(row["summary_score"]) >= float(row["score"])
     capsys.readouterr()
     # When resumed with nothing changed
     assert main(["classify", root, "-j", "1", "-o", str(output), "--resume"]) == 1
@@ -180,14 +192,17 @@ def test_without_output_each_file_is_one_line_on_stdout(
     # Given the tree, classified with the default jobs and no output file
     status = main(["classify", photos_root(tree)])
     out, err = capsys.readouterr()
-    # Then each photo is one "file: label (score%)" line (led by a surer summary: "a cat
-    # (92.0%), most likely a tiger cat (41.4%)"), and each bad file one error line
+    # Then each photo is one "file: label (score%)" line (led by a familiar summary: "a cat
+    # (92.0%), most likely a tiger cat (41.4%)", or "not sure, maybe a missile (25.3%)"), and
+    # each bad file one error line
     lines = out.splitlines()
     assert len(lines) == sum(label is not None for label in tree.values())
     for line in lines:
         filename, rest = line.split(": ", 1)
         label = tree[filename]
-        assert rest.startswith(f"{label} (") or re.search(rf", most likely an? {label} \(", rest)
+        assert rest.startswith(f"{label} (") or re.search(
+            rf"(, most likely|^not sure, maybe) an? {label} \(", rest
+        )
         assert rest.endswith("%)")
     assert err.count(": error: ") == 3
     assert status == 1

@@ -42,6 +42,9 @@ def test_the_cat_photo_answers_cat_with_parents_and_categories(handler: Handler)
     assert status == 200
     assert body["summary"]["label"] == "cat"
     assert body["summary"]["score"] > body["predictions"][0]["score"]
+    # The phrase people read comes from the API, so the page has no a/an rule of its own.
+    assert body["summary"]["phrase"] == "a cat"
+    assert body["predictions"][0]["phrase"] == "a tiger cat"
     for prediction in body["predictions"][:3]:
         assert prediction["parents"][:2] == ["cat", "feline"]
     assert body["categories"][0]["name"] == "animal"
@@ -117,7 +120,8 @@ def test_the_openapi_document_describes_the_answers_and_options(handler: Handler
     response = handler(http_event("GET", "/api/openapi.json", {}, b""), LocalContext())
     document = json.loads(response["body"])
     schemas = document["components"]["schemas"]
-    assert "parents" in schemas["Prediction"]["required"]
+    assert {"parents", "phrase"} <= set(schemas["Prediction"]["required"])
+    assert "phrase" in schemas["Summary"]["required"]
     assert {"summary", "categories"} <= set(schemas["Classification"]["required"])
     assert "IMAGEREC_SUMMARY_THRESHOLD" in schemas["Summary"]["description"]
     parameters = {p["name"]: p for p in document["paths"]["/api/classify"]["post"]["parameters"]}

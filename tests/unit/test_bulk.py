@@ -28,6 +28,7 @@ pytestmark = pytest.mark.unit
 GOOD: dict[str, object] = {
     "filename": "a/cat.jpg",
     "model": {"name": "efficientnet_lite0", "runtime": "litert"},
+    "summary": {"label": "cat", "score": 0.852345},
     "predictions": [
         {"index": 282, "label": "tiger cat", "score": 0.612345},
         {"index": 281, "label": "tabby", "score": 0.2},
@@ -76,7 +77,9 @@ def test_walk_does_not_follow_a_symlink_loop(tmp_path: Path) -> None:
 
 
 def test_text_line_is_the_apis_one_line_per_file() -> None:
-    assert text_line(GOOD) == "a/cat.jpg: tiger cat (61.2%), tabby (20.0%)"
+    assert text_line(GOOD) == (
+        "a/cat.jpg: a cat (85.2%), most likely a tiger cat (61.2%), tabby (20.0%)"
+    )
     assert text_line(BAD) == "a/notes.txt: error: The file is not a supported image."
     assert succeeded(GOOD)
     assert not succeeded(BAD)
@@ -95,6 +98,7 @@ def test_records_written_are_read_back(tmp_path: Path, suffix: str) -> None:
     # Then the filenames, labels, scores and errors survive the round trip
     assert [r["filename"] for r in records] == ["a/cat.jpg", "a/notes.txt"]
     assert records[0]["predictions"] == GOOD["predictions"]
+    assert records[0]["summary"] == GOOD["summary"]
     assert records[1]["error"] == BAD["error"]
 
 
@@ -109,6 +113,10 @@ def test_csv_has_the_documented_columns_and_top_k_as_json(tmp_path: Path) -> Non
     assert tuple(rows[0]) == CSV_COLUMNS
     assert rows[0]["label"] == "tiger cat"
     assert float(rows[0]["score"]) == pytest.approx(0.612345)
+    # The summary people read is a column of its own, empty when the model is not sure
+    assert rows[0]["summary"] == "cat"
+    assert float(rows[0]["summary_score"]) == pytest.approx(0.852345)
+    assert rows[1]["summary"] == ""
     assert json.loads(rows[0]["top_k"])[1]["label"] == "tabby"
     assert rows[0]["error_code"] == ""
     assert rows[1]["label"] == ""

@@ -135,12 +135,12 @@ def test_real_photos_get_a_familiar_summary_and_parents(litert: Classifier, name
     else:
         assert result.summary is not None
         assert result.summary.label == expected
-        # Summed confidence is at least the top class's, and reaches the threshold.
+        # Summed confidence is at least the top class's, and reaches the model's bar.
         assert result.summary.score >= max(
-            result.predictions[0].score, litert.settings.summary_threshold
+            result.predictions[0].score, litert.summary_thresholds.top_class
         )
-    # The top class has familiar parents (40 classes, "bubble" or "switch", have none: only
-    # abstractions lie above them in WordNet), and none of them is an abstraction.
+        assert result.to_dict()["summary"]["phrase"] in {"a cat", "an espresso", "clothing"}
+    # The top class has parents, none of them an abstraction.
     assert result.predictions[0].parents
     assert not {"entity", "object", "artifact", "whole"} & {
         parent for p in result.predictions for parent in p.parents
@@ -149,6 +149,7 @@ def test_real_photos_get_a_familiar_summary_and_parents(litert: Classifier, name
     assert sum(c.score for c in result.categories) == pytest.approx(1.0, abs=1e-4)
     document = result.to_dict()
     assert document["predictions"][0]["parents"] == list(result.predictions[0].parents)
+    assert document["predictions"][0]["phrase"].endswith(result.predictions[0].label)
 
 
 def test_the_summary_and_filters_follow_the_request(litert: Classifier) -> None:

@@ -27,7 +27,7 @@ def test_classify_prints_one_line_per_file(capsys: pytest.CaptureFixture[str]) -
     # Then one line each, as the API's text answer has it: "<file>: <label> (<score>%)"
     assert capsys.readouterr().out.splitlines() == [
         f"{coffee}: espresso (94.5%)",
-        f"{rocket}: missile (25.3%)",
+        f"{rocket}: not sure, maybe a missile (25.3%)",
     ]
 
 

@@ -32,7 +32,18 @@ from imagerec.models.classifier import Classifier, load_classifier
 
 Record = dict[str, Any]
 
-CSV_COLUMNS = ("filename", "label", "score", "top_k", "error_code", "error_message")
+# summary: the answer people read ("cat" for a tiger cat the model is unsure of), empty
+# when the model is not sure; label and score are the top class.
+CSV_COLUMNS = (
+    "filename",
+    "summary",
+    "summary_score",
+    "label",
+    "score",
+    "top_k",
+    "error_code",
+    "error_message",
+)
 OUTPUT_FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv"}
 
 
@@ -62,6 +73,8 @@ def csv_row(record: Record) -> dict[str, str]:
         error = record["error"]
         return {
             "filename": record["filename"],
+            "summary": "",
+            "summary_score": "",
             "label": "",
             "score": "",
             "top_k": "",
@@ -70,8 +83,11 @@ def csv_row(record: Record) -> dict[str, str]:
         }
     predictions = record["predictions"]
     best = predictions[0] if predictions else None  # none left above min_confidence
+    summary = record.get("summary")
     return {
         "filename": record["filename"],
+        "summary": summary["label"] if summary else "",
+        "summary_score": f"{summary['score']:.6f}" if summary else "",
         "label": best["label"] if best else "",
         "score": f"{best['score']:.6f}" if best else "",
         "top_k": json.dumps(predictions, separators=(",", ":")),
@@ -83,7 +99,16 @@ def csv_row(record: Record) -> dict[str, str]:
 def record_from_csv(row: dict[str, str]) -> Record:
     if row.get("error_code"):
         return error_record(row["filename"], row["error_code"], row.get("error_message", ""))
-    return {"filename": row["filename"], "predictions": json.loads(row["top_k"] or "[]")}
+    summary = (
+        {"label": row["summary"], "score": float(row["summary_score"])}
+        if row.get("summary") and row.get("summary_score")
+        else None
+    )
+    return {
+        "filename": row["filename"],
+        "summary": summary,
+        "predictions": json.loads(row["top_k"] or "[]"),
+    }
 
 
 # --- output files ----------------------------------------------------------------------------

@@ -2,18 +2,17 @@
 
 ImageNet's 1,000 classes are fine-grained, so a model sure that a photo shows a butterfly can
 spread its confidence over admiral, ringlet and monarch. Every class belongs to a tree of
-familiar WordNet categories (``data/imagenet_hierarchy.json``, built by
-``scripts/build_hierarchy.py``); a category's score is the sum of the probabilities of all the
-classes under it. The summary is the most specific class or category whose score reaches a
-threshold; the broad categories (animal, food, vehicle…) partition the classes, so their
-scores add up to one.
+WordNet categories (``data/imagenet_hierarchy.json``, built by ``scripts/build_hierarchy.py``);
+a category's score is the sum of the probabilities of all the classes under it. Some of the
+categories are familiar ("dog", "bird", "fruit", "car"): a summary may name those. The rest
+("animal", "mammal", "carnivore", "container") are parents, never answers. The broad
+categories (animal, food, vehicle…) partition the classes, so their scores add up to one.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -24,18 +23,39 @@ import numpy as np
 from imagerec.core.errors import InvalidArgument, ModelError
 
 DATA_FILE = "imagenet_hierarchy.json"
-# Names that take no article: "clothing", "footwear", "sports equipment", "white goods".
-_MASS_NOUN = re.compile(
-    r"^(clothing|food|furniture|armor|hosiery|produce)$|(wear|ware|equipment|goods)$", re.I
-)
-# "an admiral", "an umbrella", but "a uniform", "a unicycle", "a user".
-_AN = re.compile(r"^([aeio]|u(?!ni|s[eu]))", re.I)
-FORMAT = 1
+FORMAT = 2
+# A class this sure is the answer even when a familiar category above it is surer: people
+# expect the breed when the model is sure of it (docs/accuracy.md).
+SURE = 0.9
+
+
+@dataclass(frozen=True)
+class SummaryThresholds:
+    """How sure a summary must be: a familiar category, or the top class on its own.
+
+    Measured per model on real photos (docs/accuracy.md): a model's confidence scale is its
+    own, so one number does not fit all.
+    """
+
+    category: float = 0.6
+    top_class: float = 0.6
+    sure: float = SURE
+
+    @classmethod
+    def single(cls, threshold: float) -> SummaryThresholds:
+        """One bar for both (IMAGEREC_SUMMARY_THRESHOLD, or a model with no measurement)."""
+        return cls(threshold, threshold, max(SURE, threshold))
+
+    def at_least(self, floor: float) -> SummaryThresholds:
+        """Every bar raised to ``floor`` (a request's min_confidence)."""
+        return SummaryThresholds(
+            max(self.category, floor), max(self.top_class, floor), max(self.sure, floor)
+        )
 
 
 @dataclass(frozen=True)
 class Summary:
-    """The most specific familiar answer the model is sure enough of."""
+    """The class, or the familiar category, that the model is sure enough of."""
 
     label: str
     score: float
@@ -78,6 +98,7 @@ class Hierarchy:
         node_parents: Sequence[int],
         class_nodes: Sequence[int],
         class_categories: Sequence[int],
+        node_familiar: Sequence[bool] = (),
     ) -> None:
         nodes = len(node_names)
         if len(node_parents) != nodes:
@@ -102,6 +123,11 @@ class Hierarchy:
             raise ValueError("Expected each class's category to be a category index")
         if len(set(node_names)) != nodes:
             raise ValueError("Expected node names to be distinct")
+        if node_familiar and len(node_familiar) != nodes:
+            raise ValueError(
+                f"Expected a familiar flag for each of {nodes} nodes, "
+                f"received: {len(node_familiar)}"
+            )
 
         self.categories: tuple[str, ...] = tuple(categories)
         self.node_names: tuple[str, ...] = tuple(node_names)
@@ -110,6 +136,13 @@ class Hierarchy:
         for parent in node_parents:
             depth.append(0 if parent < 0 else depth[parent] + 1)
         self.node_depth = np.asarray(depth, dtype=np.int32)
+        # Which nodes a summary may name; the others are parents only.
+        self.node_familiar = np.zeros(nodes, dtype=bool)
+        if node_familiar:
+            self.node_familiar[:] = node_familiar
+        self.familiar: frozenset[str] = frozenset(
+            name for name, flag in zip(self.node_names, self.node_familiar, strict=True) if flag
+        )
 
         chains: list[tuple[int, ...]] = []
         for node in class_nodes:
@@ -141,10 +174,11 @@ class Hierarchy:
             classes = document["classes"]
             return cls(
                 categories=[str(c) for c in document["categories"]],
-                node_names=[str(name) for _, name, _ in nodes],
-                node_parents=[int(parent) for _, _, parent in nodes],
+                node_names=[str(name) for _, name, _, _ in nodes],
+                node_parents=[int(parent) for _, _, parent, _ in nodes],
                 class_nodes=[int(node) for _, node, _ in classes],
                 class_categories=[int(category) for _, _, category in classes],
+                node_familiar=[bool(familiar) for _, _, _, familiar in nodes],
             )
         except (KeyError, TypeError, ValueError) as error:
             raise ModelError(f"Expected a valid hierarchy document, received: {error}") from error
@@ -215,25 +249,29 @@ class Hierarchy:
         self,
         probabilities: np.ndarray,
         labels: Sequence[str],
-        threshold: float,
+        thresholds: SummaryThresholds,
         label_filter: LabelFilter = NO_FILTER,
     ) -> Summary | None:
-        """The most specific class or category whose (kept) score reaches the threshold.
+        """What the (kept) probabilities let us say, or None when the model is not sure.
 
-        A class that reaches it is the answer (nothing is more specific); otherwise the
-        deepest category that does, the higher score breaking a tie. Above a threshold of 0.5
-        the categories that reach it form one chain, so the answer is unambiguous.
+        In order: the top class when it reaches ``sure``; else the deepest familiar category
+        reaching ``category`` (the higher score breaking a tie); else the top class when it
+        reaches ``top_class``. A broad level ("animal", "mammal") is never the answer.
         """
         mask = self.allowed(label_filter)
-        best = summarise_classes(probabilities, labels, threshold, mask)
-        if best is not None:
-            return best
+        sure = summarise_classes(probabilities, labels, thresholds.sure, mask)
+        if sure is not None:
+            return sure
         scores = self.node_scores(probabilities, mask)
-        reached = np.flatnonzero(scores >= threshold)
-        if reached.size == 0:
-            return None
-        node = max(reached, key=lambda n: (self.node_depth[n], scores[n]))
-        return Summary(self.node_names[node], round(float(scores[node]), 6))
+        reached = np.flatnonzero(self.node_familiar & (scores >= thresholds.category))
+        if reached.size:
+            node = max(reached, key=lambda n: (self.node_depth[n], scores[n]))
+            return Summary(self.node_names[node], round(float(scores[node]), 6))
+        return summarise_classes(probabilities, labels, thresholds.top_class, mask)
+
+    def is_familiar_ancestor(self, name: str, class_index: int) -> bool:
+        """Whether ``name`` is a familiar category above the class (a right summary of it)."""
+        return name in self.familiar and name in self.parents[class_index]
 
 
 def summarise_classes(
@@ -289,14 +327,6 @@ def check_filter(
     return LabelFilter(
         float(min_confidence), chosen["include_categories"], chosen["exclude_categories"]
     )
-
-
-def with_article(label: str) -> str:
-    """ "a butterfly", "an admiral", "clothing": ImageNet's first synonym, for a sentence."""
-    name = label.split(", ")[0].strip()
-    if _MASS_NOUN.search(name):
-        return name
-    return f"{'an' if _AN.match(name) else 'a'} {name}"
 
 
 @functools.cache

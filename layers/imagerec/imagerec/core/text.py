@@ -6,10 +6,27 @@ shared by the CLI's lines and the API's ``Accept: text/plain`` answer so the two
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
-from imagerec.core.hierarchy import with_article
+# Names that take no article: "clothing", "footwear", "sports equipment", "white goods".
+_MASS_NOUN = re.compile(
+    r"^(clothing|food|furniture|armor|hosiery|produce)$|(wear|ware|equipment|goods)$", re.I
+)
+# "an admiral", "an umbrella", but "a uniform", "a unicycle", "a user".
+_AN = re.compile(r"^([aeio]|u(?!ni|s[eu]))", re.I)
+
+
+def with_article(label: str) -> str:
+    """ "a butterfly", "an admiral", "clothing": ImageNet's first synonym, for a sentence.
+
+    The one a/an rule: the API sends this phrase (``phrase``) so the page never computes it.
+    """
+    name = label.split(", ")[0].strip()
+    if _MASS_NOUN.search(name):
+        return name
+    return f"{'an' if _AN.match(name) else 'a'} {name}"
 
 
 def percent(score: float) -> str:
@@ -17,14 +34,17 @@ def percent(score: float) -> str:
     return f"{score * 100:.1f}%"
 
 
+def phrase(item: Mapping[str, Any]) -> str:
+    """A prediction's or summary's phrase as the API sends it, or made from its label."""
+    text = item.get("phrase")
+    return text if isinstance(text, str) and text else with_article(str(item["label"]))
+
+
 def leading_summary(result: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    """The result's summary when it says more than its top class: surer, and not that class."""
+    """The result's summary when it is a category, not the top class itself."""
     summary: Mapping[str, Any] | None = result.get("summary")
     predictions = result.get("predictions") or []
-    if not summary or not predictions:
-        return None
-    best = predictions[0]
-    if summary["label"] == best["label"] or summary["score"] <= best["score"]:
+    if not summary or not predictions or summary["label"] == predictions[0]["label"]:
         return None
     return summary
 
@@ -33,8 +53,9 @@ def result_line(result: Mapping[str, Any], filename: str | None = None) -> str:
     """``coffee.jpg: espresso (94.0%), cup (1.6%)`` or ``notes.txt: error: <message>``.
 
     Every prediction in ``result`` is shown, best first; without a filename the line starts
-    with the label. A summary surer than the top class leads:
-    ``chelsea.png: a cat (92.0%), most likely a tiger cat (41.4%)``.
+    with the label. A familiar category leads when it is the summary:
+    ``chelsea.png: a cat (92.0%), most likely a tiger cat (41.4%)``; with no summary the line
+    says so: ``rocket.jpg: not sure, maybe a missile (25.3%)``.
     """
     prefix = f"{filename}: " if filename else ""
     error = result.get("error")
@@ -44,11 +65,13 @@ def result_line(result: Mapping[str, Any], filename: str | None = None) -> str:
     if not predictions:
         return f"{prefix}no label reaches the minimum confidence"
     labels = [f"{p['label']} ({percent(p['score'])})" for p in predictions]
+    best = predictions[0]
     summary = leading_summary(result)
     if summary is not None:
-        best = predictions[0]
-        labels[0] = f"most likely {with_article(best['label'])} ({percent(best['score'])})"
-        labels.insert(0, f"{with_article(summary['label'])} ({percent(summary['score'])})")
+        labels[0] = f"most likely {phrase(best)} ({percent(best['score'])})"
+        labels.insert(0, f"{phrase(summary)} ({percent(summary['score'])})")
+    elif not result.get("summary"):
+        labels[0] = f"not sure, maybe {phrase(best)} ({percent(best['score'])})"
     return prefix + ", ".join(labels)
 
 

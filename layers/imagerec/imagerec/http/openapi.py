@@ -119,14 +119,19 @@ def openapi_document(settings: Settings, categories: Sequence[str] = ()) -> dict
         "required": ["data"],
         "properties": {"filename": string, "data": base64_image, "image": base64_image},
     }
+    phrase = {
+        **string,
+        "description": 'the label as a sentence reads it: "a dog", "an admiral", "clothing"',
+    }
     schemas: dict[str, Any] = {
         "Prediction": {
             "type": "object",
-            "required": ["index", "label", "score", "parents"],
+            "required": ["index", "label", "score", "phrase", "parents"],
             "properties": {
                 "index": {**integer, "minimum": 0, "description": "ImageNet class index"},
                 "label": string,
                 "score": score,
+                "phrase": phrase,
                 "parents": {
                     "type": "array",
                     "items": string,
@@ -138,12 +143,14 @@ def openapi_document(settings: Settings, categories: Sequence[str] = ()) -> dict
         },
         "Summary": {
             "type": "object",
-            "required": ["label", "score"],
-            "description": "The most specific class or familiar category whose summed "
-            "probability (over every class under it, not just the top-k) reaches "
-            f"max({settings.summary_threshold:g}, min_confidence) "
-            "(IMAGEREC_SUMMARY_THRESHOLD)",
-            "properties": {"label": string, "score": score},
+            "required": ["label", "score", "phrase"],
+            "description": "What the model is sure enough of: the top class when it reaches "
+            "0.9, else the deepest familiar category (dog, bird, fruit, car; never animal or "
+            "mammal) whose summed probability over every class under it reaches the model's "
+            "category threshold, else the top class when it reaches the model's class "
+            "threshold; each at least min_confidence. The thresholds are measured per model "
+            "(docs/accuracy.md); IMAGEREC_SUMMARY_THRESHOLD, when set, is both. null: not sure.",
+            "properties": {"label": string, "score": score, "phrase": phrase},
         },
         "CategoryScore": {
             "type": "object",

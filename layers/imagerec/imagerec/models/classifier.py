@@ -17,6 +17,7 @@ from imagerec.core.hierarchy import (
     Hierarchy,
     LabelFilter,
     Summary,
+    SummaryThresholds,
     check_filter,
     imagenet_hierarchy,
     summarise_classes,
@@ -26,12 +27,14 @@ from imagerec.core.labels import imagenet_labels
 from imagerec.core.preprocess import preprocess
 from imagerec.core.runtimes import KerasRuntime, LiteRTRuntime, Runtime
 from imagerec.core.settings import RUNTIMES, Settings
+from imagerec.core.text import with_article
 from imagerec.models.registry import (
     Artefact,
     build_artefact,
     find_artefact,
     get_spec,
     is_custom_model,
+    measured_summary_thresholds,
     published_top1,
 )
 
@@ -67,8 +70,22 @@ class Classification:
     def to_dict(self) -> dict[str, Any]:
         return {
             "model": {"name": self.model, "runtime": self.runtime},
-            "summary": asdict(self.summary) if self.summary else None,
-            "predictions": [{**asdict(p), "parents": list(p.parents)} for p in self.predictions],
+            # "phrase" is what a sentence says ("a dog"), so no client writes the a/an rule.
+            "summary": (
+                {**asdict(self.summary), "phrase": with_article(self.summary.label)}
+                if self.summary
+                else None
+            ),
+            "predictions": [
+                {
+                    "index": p.index,
+                    "label": p.label,
+                    "score": p.score,
+                    "phrase": with_article(p.label),
+                    "parents": list(p.parents),
+                }
+                for p in self.predictions
+            ],
             "categories": [asdict(c) for c in self.categories],
             "image": asdict(self.image),
             "timing_ms": self.timing_ms,
@@ -154,6 +171,7 @@ class Classifier:
         self.hierarchy: Hierarchy | None = (
             imagenet_hierarchy() if self.labels == imagenet_labels() else None
         )
+        self.summary_thresholds = summary_thresholds(self.name, settings)
 
     @property
     def runtime(self) -> str:
@@ -215,7 +233,7 @@ class Classifier:
         self, probabilities: np.ndarray, top_k: int, label_filter: LabelFilter = NO_FILTER
     ) -> Labelling:
         """Probabilities to what people read: top-k with parents, the summary, categories."""
-        threshold = max(self.settings.summary_threshold, label_filter.min_confidence)
+        thresholds = self.summary_thresholds.at_least(label_filter.min_confidence)
         hierarchy = self.hierarchy
         if hierarchy is None:
             return Labelling(
@@ -225,7 +243,7 @@ class Classifier:
                     top_k,
                     min_confidence=label_filter.min_confidence,
                 ),
-                summarise_classes(probabilities, self.labels, threshold),
+                summarise_classes(probabilities, self.labels, thresholds.top_class),
                 [],
             )
         # Summing needs float64: float32 sums of 1,000 terms drift in the 7th digit.
@@ -239,7 +257,7 @@ class Classifier:
                 min_confidence=label_filter.min_confidence,
                 parents=hierarchy.parents,
             ),
-            hierarchy.summary(probabilities, self.labels, threshold, label_filter),
+            hierarchy.summary(probabilities, self.labels, thresholds, label_filter),
             hierarchy.category_scores(probabilities, label_filter),
         )
 
@@ -320,6 +338,16 @@ def choose_runtime(artefact: Artefact, settings: Settings) -> Runtime:
             artefact.path("tflite"), threads=settings.threads, quiet=not settings.verbose
         )
     return KerasRuntime(artefact.path("keras"), threads=settings.threads)
+
+
+def summary_thresholds(name: str, settings: Settings) -> SummaryThresholds:
+    """IMAGEREC_SUMMARY_THRESHOLD when set, else the model's measured ones, else 0.6."""
+    if settings.summary_threshold is not None:
+        return SummaryThresholds.single(settings.summary_threshold)
+    measured = measured_summary_thresholds(name)
+    if measured is None:
+        return SummaryThresholds.single(0.6)
+    return SummaryThresholds(category=measured[0], top_class=measured[1])
 
 
 def load_classifier(
