@@ -7,19 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-ALICE_ARN = "arn:aws:iam::111122223333:user/alice"
+from scripts.make_events import IAM_CONTEXT
 
-IAM_ALICE: dict[str, Any] = {
-    "iam": {
-        "accessKey": "AKIAIOSFODNN7EXAMPLE",
-        "accountId": "111122223333",
-        "callerId": "AIDACKCEVSQ6C2EXAMPLE",
-        "cognitoIdentity": None,
-        "principalOrgId": None,
-        "userArn": ALICE_ARN,
-        "userId": "AIDACKCEVSQ6C2EXAMPLE",
-    }
-}
+# The same context as the committed event (events/classify-s3-iam.json): Alice signed it.
+IAM_ALICE: dict[str, Any] = IAM_CONTEXT
+ALICE_ARN: str = IAM_ALICE["iam"]["userArn"]
 IAM_BOB: dict[str, Any] = {
     "iam": {**IAM_ALICE["iam"], "userArn": "arn:aws:iam::111122223333:user/bob"}
 }

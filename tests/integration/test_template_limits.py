@@ -26,6 +26,7 @@ from tests.integration.test_template import (
     only,
     sam_template,
 )
+from tests.integration.test_template_bulk import statements
 
 pytestmark = pytest.mark.integration
 
@@ -43,15 +44,6 @@ def _region() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
         yield
-
-
-def statements(template: Json, role_id: str) -> list[Json]:
-    role = template["Resources"][role_id]["Properties"]
-    return [
-        statement
-        for policy in role.get("Policies", [])
-        for statement in policy["PolicyDocument"]["Statement"]
-    ]
 
 
 def actions(statement: Json) -> list[str]:
