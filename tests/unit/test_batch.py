@@ -103,7 +103,8 @@ def test_batches_of_any_size_give_the_same_answers(photos: list[bytes]) -> None:
     # Then they agree with each other, photo by photo
     for results in zip(*answers, strict=True):
         for result in results[1:]:
-            assert isinstance(result, Classification) and isinstance(results[0], Classification)
+            assert isinstance(result, Classification)
+            assert isinstance(results[0], Classification)
             assert_same(result, results[0])
 
 
@@ -123,3 +124,38 @@ def test_a_batch_size_must_be_a_positive_integer(litert: Classifier) -> None:
     for bad in (0, -1, 2.5, True):
         with pytest.raises(ValueError, match="batch_size"):
             Classifier(litert.artefact, litert._runtime, litert.settings, batch_size=bad)  # type: ignore[arg-type]
+
+
+def test_a_multi_image_request_answers_each_photo_as_a_single_request_does() -> None:
+    # Given the real handler, as Lambda's init builds it, and six real photos plus a broken one
+    import base64
+    import json
+
+    from imagerec.compose import load_handler
+    from imagerec.core.settings import Settings
+    from imagerec.http.events import LocalContext, http_event
+
+    handler = load_handler(Settings.from_env())
+    photos = [path.read_bytes() for path in SAMPLES] + [b"not an image"]
+
+    def post(document: dict[str, object]) -> dict[str, object]:
+        headers = {"content-type": "application/json"}
+        raw = http_event("POST", "/api/classify", headers, json.dumps(document).encode())
+        response = handler(raw, LocalContext())
+        assert response["statusCode"] == 200
+        answer: dict[str, object] = json.loads(response["body"])
+        return answer
+
+    encoded = [base64.b64encode(data).decode() for data in photos]
+    # When they go in one request, then one request each
+    many = post({"images": encoded, "top_k": 5})["results"]
+    assert isinstance(many, list)
+    # Then each photo's predictions are those of its own request, and the broken one is its error
+    assert many[-1]["error"]["code"] == "unsupported_format"
+    for item, image in zip(many[:-1], encoded[:-1], strict=True):
+        alone = post({"image": image, "top_k": 5})
+        assert [p["label"] for p in item["predictions"]] == [
+            p["label"] for p in alone["predictions"]
+        ]
+        scores = [p["score"] for p in alone["predictions"]]
+        assert [p["score"] for p in item["predictions"]] == pytest.approx(scores, abs=TOLERANCE)
