@@ -193,6 +193,17 @@ def _subsegment(name: str) -> Iterator[object]:
         yield subsegment
 
 
+@contextmanager
+def _no_subsegment(name: str) -> Iterator[None]:
+    yield
+
+
+def _span() -> Span:
+    """X-Ray subsegments per stage when tracing is on; off Lambda (or with tracing
+    disabled) nothing, rather than the SDK's dummy segments (~0.5 ms a request)."""
+    return _no_subsegment if tracer.disabled else _subsegment
+
+
 class Api:
     """The routes and error handlers, over one classifier and one set of settings."""
 
@@ -424,7 +435,7 @@ class Api:
         max_bytes: int | None = None,
     ) -> Classification:
         result = self.classifier.classify(
-            data, top_k, label_filter=label_filter, span=_subsegment, max_bytes=max_bytes
+            data, top_k, label_filter=label_filter, span=_span(), max_bytes=max_bytes
         )
         self._add_timing_metrics(result)
         return result
@@ -450,9 +461,7 @@ class Api:
             u.data for u, h in zip(uploads, admitted, strict=True) if isinstance(h, ImageHeader)
         ]
         answers = iter(
-            self.classifier.classify_many(
-                wanted, top_k, label_filter=label_filter, span=_subsegment
-            )
+            self.classifier.classify_many(wanted, top_k, label_filter=label_filter, span=_span())
         )
         items: list[dict[str, Any]] = []
         for header in admitted:
