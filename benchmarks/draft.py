@@ -144,6 +144,13 @@ def measure(count: int) -> Json:
     }
 
 
+def draft_min_side() -> int:
+    """The shorter side the default classifier keeps when it drafts a JPEG."""
+    from imagerec.models.classifier import load_classifier
+
+    return load_classifier(build=False).draft_min_side
+
+
 def draft_study(path: Path = RESULTS) -> Json | None:
     """The last ``python -m benchmarks.draft`` (a study of minutes, run on its own), for the
     report; None when there is none."""

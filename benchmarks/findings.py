@@ -194,7 +194,7 @@ def why_missed(results: Json) -> list[str]:
             f"- **12 MP latency:** decoding is {fmt(decode)} ms of {fmt(big['p50'])} "
             f"({decode / big['p50'] * 100:.0f} %): libjpeg-turbo entropy-decodes all "
             f"{mb:.1f} MB even when the DCT-domain draft scales the photo down (imagerec keeps "
-            "the shorter side at least 768 px so that answers match a full decode). "
+            f"the shorter side at least {results.get('draft_min_side', 768)} px). "
             f"Preprocessing takes {fmt(big['stages_p50'].get('preprocess'))} ms (640×480: "
             f"{fmt(st.get('preprocess'))}) and inference {fmt(big['stages_p50'].get('inference'))}"
             f" ms (640×480: {fmt(st.get('inference'))})."

@@ -361,8 +361,33 @@ def readme_speed(results: Json) -> str:
         f"{fmt(base['small']['p50'], 0)} ms and serves "
         f"{fmt(base['levels']['4']['images_per_s'], 0)} images/s."
     )
+    ratios = readme_ratios(results)
+    if ratios:
+        text = f"{text} {ratios}"
     cost = report_cost.readme_line(results)
     return f"{text} {cost}" if cost else text
+
+
+def readme_ratios(results: Json) -> str:
+    """The side-by-side ratios in one sentence, for runs that have them."""
+    if "batch" not in results:
+        return ""
+    warm = results["warm"]
+    small, big = warm["litert"]["small"]["p50"], warm["litert"]["big"]["p50"]
+    cores = str(results["machine"]["cores"])
+    batch = results["batch"].get(cores) or results["batch"]["1"]
+    parts = [
+        f"{fmt(warm['baseline']['small']['p50'] / small, 1)}× the Keras baseline in-process",
+        f"batches {fmt(batch['ratio_p50'], 2)}× the images/s of one at a time",
+    ]
+    if results.get("bulk"):
+        parts.append(f"`--jobs {cores}` {fmt(results['bulk']['speedup'], 2)}× `--jobs 1`")
+    served = results["servers"]["imagerec-litert"]["small"]["p50"]
+    parts += [
+        f"served over HTTP {fmt(served / small, 2)}× the in-process time",
+        f"a 12 MP photo {fmt(big / small, 2)}× a 640×480 one",
+    ]
+    return f"Side by side in the same run: {', '.join(parts)}."
 
 
 def replace_paragraph(readme: str, paragraph: str) -> str:

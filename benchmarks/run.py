@@ -36,7 +36,7 @@ from pathlib import Path
 
 from benchmarks import bulk, report
 from benchmarks.chart import chart
-from benchmarks.draft import draft_study
+from benchmarks.draft import draft_min_side, draft_study
 from benchmarks.machine import load_average, machine
 from benchmarks.measure import measure_batch, measure_cold, measure_lambda, measure_warm
 from benchmarks.models import measure_models
@@ -54,6 +54,7 @@ def measure(plan: Plan, *, skip_onnx: bool) -> Json:
         "started": time.strftime("%Y-%m-%d %H:%M:%S %z"),
         "plan": asdict(plan),
         "machine": machine(),
+        "draft_min_side": draft_min_side(),
         "load_average": {"start": load_average()},
     }
     log(f"load average {results['load_average']['start']}; generating photos")

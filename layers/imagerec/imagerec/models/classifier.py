@@ -86,7 +86,7 @@ class Labelling:
     categories: list[CategoryScore]
 
 
-DRAFT_FACTOR = 3
+DRAFT_FACTOR = 2
 # Images per interpreter call in ``classify_many``. LiteRT's XNNPACK gains ~10 % a photo at
 # batch 4 on 2 threads and nothing at 1 thread; larger batches only cost memory (an arena
 # per image) and lose the cache (measured in docs/benchmarks.md, "batch against single").
@@ -171,11 +171,14 @@ class Classifier:
         self.settings = settings
         self._runtime = runtime
         self.warm = False
-        # Large JPEGs decode at 1/2, 1/4 or 1/8 scale (DCT domain), but the shorter side
-        # stays at least 3x what the crop needs (768 px for 224): a 12 MP photo then decodes
-        # at half size, 3x faster, and the downscale left to the bicubic step is small enough
-        # that answers stay those of a full decode (a 1/8 decode changed top-1s in our tests).
-        # Photos under 768 px are decoded whole, as the reference recipe does.
+        # Large JPEGs decode at 1/2, 1/4 or 1/8 scale (DCT domain), the shorter side kept at
+        # least twice what the crop needs (512 px for 224): a 12 MP photo decodes at 1/4, in
+        # 45 % of the full decode's time. On 150 evaluation photos upscaled to 12 MP
+        # (benchmarks/draft.py, docs/benchmarks.md) its top-1 agreed with the photo as taken
+        # on 97 %, the full decode's on 93 %: TF1's bicubic resize does not antialias, so
+        # 3000 px to 224 in one step aliases, and the DCT scale filters. 1/8 (256 px) did as
+        # well on those but flips a reference photo of 512 px (grace_hopper); under 1024 px
+        # a photo is decoded whole, as the reference recipe does.
         needed = round(self.preprocessing.size / self.preprocessing.crop_fraction)
         self.draft_min_side = DRAFT_FACTOR * needed
         # Familiar categories exist for ImageNet-1k's labels; another label set has none.
