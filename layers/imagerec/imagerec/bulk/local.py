@@ -5,13 +5,13 @@
 success, ``{"filename": ..., "error": {"code", "message"}}`` on failure, so a JSON-lines output
 file, ``--json`` and the cloud batch (``imagerec batch``) all read the same way.
 
-A job is one core: ``--jobs N`` classifies in N places at once (this process for 1, else N
+A job is one core: ``--jobs N`` classifies in N places at once (this process and N - 1
 worker processes), each with one inference thread, so N jobs never fight over the same cores
 and throughput grows with N up to the core count (the default). One process with every core's
 thread is slower than as many one-thread jobs: decode and preprocessing run on one thread, and
 inference on two threads is 1.7x, not 2x, one thread (docs/benchmarks.md). ``IMAGEREC_THREADS``
 still sets each job's threads. Workers are separate processes (``spawn``: a fresh interpreter
-each, nothing inherited from a parent that may hold a model); each is sent a batch of paths,
+each, nothing inherited from a parent that holds a model); each is sent a batch of paths,
 reads and decodes them itself and sends back records, never pixels. Records come back in input
 order, whatever the worker count, which makes two runs' outputs diffable.
 """
@@ -26,6 +26,7 @@ import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from multiprocessing.pool import AsyncResult
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -344,10 +345,10 @@ def classify_paths(
 ) -> Iterator[Record]:
     """Classify every path; the records come in input order.
 
-    ``jobs`` 1 classifies in this process; more start that many worker processes. Each job
-    has one inference thread (:func:`per_job`). The model is loaded (and built, if missing)
-    before this returns, so a bad model name, runtime or top_k fails here, once, before any
-    worker starts or any output is written.
+    ``jobs`` 1 classifies in this process; more start ``jobs - 1`` worker processes beside
+    it. Each job has one inference thread (:func:`per_job`). The model is loaded before this
+    returns, so a bad model name, runtime or top_k fails here, once, before any worker starts
+    or any output is written.
     """
     if jobs < 1:
         raise InvalidArgument(f"Expected --jobs >= 1, received: {jobs}")
@@ -364,22 +365,40 @@ def classify_paths(
             for batch in batches
             for record in classify_files(classifier, batch, top_k, label_filter)
         )
-    # The workers load their own; this one only built the model and checked the options.
-    return _in_workers(batches, classifier.settings, jobs, top_k, label_filter)
+    return _in_workers(list(batches), classifier, jobs, top_k, label_filter)
 
 
 def _in_workers(
-    batches: Iterator[list[str]],
-    settings: Settings,
+    batches: list[list[str]],
+    classifier: Classifier,
     jobs: int,
     top_k: int,
     label_filter: LabelFilter,
 ) -> Iterator[Record]:
+    """``jobs - 1`` worker processes and this one, each a job: this process has its model
+    loaded already, so it classifies while the workers start (spawning one costs a core
+    about 0.3 s), and whenever the next batch to write is still in a worker, it takes a batch
+    of its own instead of waiting. Records are yielded in input order."""
     context = multiprocessing.get_context("spawn")
-    initargs = (settings, top_k, label_filter)
-    with context.Pool(jobs, initializer=_start_worker, initargs=initargs) as pool:
-        for records in pool.imap(_work, batches, chunksize=1):
-            yield from records
+    initargs = (classifier.settings, top_k, label_filter)
+    window = 2 * (jobs - 1)  # batches queued at the workers: enough that none idles
+    with context.Pool(jobs - 1, initializer=_start_worker, initargs=initargs) as pool:
+        sent: dict[int, AsyncResult[list[Record]]] = {}
+        here: dict[int, list[Record]] = {}
+        head = upcoming = 0  # the next batch to yield, the next one nobody has taken
+        while head < len(batches):
+            while upcoming < len(batches) and len(sent) < window:
+                sent[upcoming] = pool.apply_async(_work, (batches[upcoming],))
+                upcoming += 1
+            if head in here:
+                yield from here.pop(head)
+            elif sent[head].ready() or upcoming == len(batches):
+                yield from sent.pop(head).get()
+            else:
+                here[upcoming] = classify_files(classifier, batches[upcoming], top_k, label_filter)
+                upcoming += 1
+                continue
+            head += 1
 
 
 # --- a whole run, as the command line does it ------------------------------------------------
