@@ -23,6 +23,7 @@ from imagerec.core.hierarchy import (
 )
 from imagerec.core.intake import ImageHeader, decode_image, probe_image
 from imagerec.core.labels import imagenet_labels
+from imagerec.core.memory import keep_freed_memory
 from imagerec.core.preprocess import preprocess
 from imagerec.core.runtimes import KerasRuntime, LiteRTRuntime, Runtime
 from imagerec.core.settings import RUNTIMES, Settings
@@ -418,6 +419,8 @@ def load_classifier(
     TensorFlow and, for keras.applications models, the network); serving passes False.
     """
     settings = _override(settings or Settings.from_env(), name, runtime)
+    # A process that loads a classifier classifies image after image: keep their buffers.
+    keep_freed_memory()
     try:
         artefact = built_artefact(settings)
     except ModelNotBuilt:
