@@ -23,6 +23,7 @@ import argparse
 import json
 import math
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -119,6 +120,13 @@ def make_folder(directory: Path, count: int) -> tuple[list[Path], str]:
 
 def run_classify(folder: Path, jobs: int, output: Path, **env: str) -> float:
     """Seconds for one `imagerec classify FOLDER --jobs N --output FILE` process."""
+    return run_classify_timed(folder, jobs, output, **env)[0]
+
+
+def run_classify_timed(folder: Path, jobs: int, output: Path, **env: str) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system, its workers included) of one
+    `imagerec classify FOLDER --jobs N --output FILE` process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     output.unlink(missing_ok=True)
     command = [
         PYTHON,
@@ -136,9 +144,11 @@ def run_classify(folder: Path, jobs: int, output: Path, **env: str) -> float:
         command, capture_output=True, text=True, env=child_env(**env), cwd=ROOT, check=False
     )
     seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise RuntimeError(f"imagerec classify failed ({done.returncode}): {done.stderr[-2000:]}")
-    return seconds
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return seconds, cpu
 
 
 def per_image_ms(output: Path) -> Json:
@@ -169,6 +179,7 @@ def measure(count: int, cores: int | None = None, rounds: int = 1) -> Json:
     variants = {"1": ("1", {}), str(cores): (str(cores), {}),
                 "1-all-threads": ("1", {"IMAGEREC_THREADS": str(cores)})}  # fmt: skip
     seconds: dict[str, list[float]] = {name: [] for name in variants}
+    cpu: dict[str, list[float]] = {name: [] for name in variants}
     with tempfile.TemporaryDirectory(prefix="imagerec-bulk-") as scratch:
         files, kind = make_folder(Path(scratch), count)
         results["photo_kind"] = kind
@@ -178,7 +189,9 @@ def measure(count: int, cores: int | None = None, rounds: int = 1) -> Json:
         for round_no in range(rounds):
             for name, (jobs, env) in variants.items():
                 log(f"bulk: {count} photos, {name} job(s), round {round_no + 1}/{rounds}")
-                seconds[name].append(run_classify(folder, int(jobs), output, **env))
+                wall, used = run_classify_timed(folder, int(jobs), output, **env)
+                seconds[name].append(wall)
+                cpu[name].append(used)
         log(f"bulk: per-image time at Lambda's {threads} thread(s), --jobs 1")
         run_classify(folder, 1, output, IMAGEREC_THREADS=str(threads))
         results["lambda_threads"] = threads
@@ -190,6 +203,8 @@ def measure(count: int, cores: int | None = None, rounds: int = 1) -> Json:
             "seconds": round(best, 2),
             "images_per_s": round(count / best, 2),
             "round_seconds": [round(x, 2) for x in values],
+            # The whole run's CPU time: what it costs the machine, however busy it was.
+            "cpu_seconds": round(statistics.median(cpu[name]), 2),
         }
     one, many = results["local"]["1"], results["local"][str(cores)]
     results["speedup"] = round(many["images_per_s"] / one["images_per_s"], 2)
@@ -281,11 +296,12 @@ def figures(bulk: Json) -> list[str]:
         f"{bulk['load_average']['start'][0]} at the start and {bulk['load_average']['end'][0]} at "
         f"the end on {cores} cores.",
         "",
-        "| --jobs | seconds | images/s | round seconds |",
-        "|---|---|---|---|",
+        "| --jobs | seconds | images/s | round seconds | CPU seconds |",
+        "|---|---|---|---|---|",
         *(
             f"| {labels.get(jobs, jobs)} | {row['seconds']} | {row['images_per_s']} | "
-            f"{', '.join(map(str, row.get('round_seconds', [row['seconds']])))} |"
+            f"{', '.join(map(str, row.get('round_seconds', [row['seconds']])))} | "
+            f"{row.get('cpu_seconds', '–')} |"
             for jobs, row in local.items()
         ),
         "",
