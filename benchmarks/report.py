@@ -424,7 +424,7 @@ def deploy_examples(results: Json) -> dict[str, str]:
         "cost-example": (
             f"For example, 100,000 classifications of {fmt(ms)} ms each in a month ({how} at "
             f"{memory} MB, [docs/benchmarks.md](benchmarks.md)) add "
-            f"`100,000 × {ms / 1000:g} s × {memory / 1024:g} GB × ${PROVISIONED_GB_S_X86:.10f} ≈ "
+            f"`100,000 × {ms / 1000:.4f} s × {memory / 1024:g} GB × ${PROVISIONED_GB_S_X86:.10f} ≈ "
             f"${duration:.2f}` in duration and `$0.02` in requests to the standing $21.90."
         ),
         "ceiling-example": (
