@@ -127,11 +127,39 @@ def ratios(results: Json) -> list[str]:
         "preprocessing free, would be "
         f"{fmt(base['p50'] / stages['inference'], 1)}× the baseline: that is the ceiling of "
         f"fp32 arithmetic on this CPU for this model. The 12 MP photo's decode "
-        f"({fmt(big['stages_p50'].get('decode'), 2)} ms) is the entropy (Huffman) decoding of "
-        "its whole file, which no DCT scale skips.",
+        f"({fmt(big['stages_p50'].get('decode'), 2)} ms) is bounded by the entropy (Huffman) "
+        "decoding of its whole file, which no DCT scale skips" + floor_of_decode(results) + ".",
         "",
     ]
     return lines
+
+
+def draft_section(results: Json) -> list[str]:
+    lines = draft.render(results.get("draft"))
+    if lines and "draft_min_side" in results:
+        lines += [
+            f"This run's classifier keeps a shorter side of {results['draft_min_side']} px: "
+            "the full decode is the least faithful to the photo as taken (TF1's bicubic resize "
+            "does not antialias, so 3000 px to 224 in one step aliases), 256 px flips a "
+            "512 px reference photo (`tests/unit/test_classifier.py`), and 512 px keeps most "
+            "of the gain.",
+            "",
+        ]
+    return lines
+
+
+def floor_of_decode(results: Json) -> str:
+    """The draft study's decode times, full and at the smallest scale, as a clause."""
+    candidates = (results.get("draft") or {}).get("candidates", {})
+    full, smallest = candidates.get("full"), candidates.get("1x")
+    if not full or not smallest:
+        return ""
+    height, width = smallest["decoded_shape_first_photo"]
+    return (
+        f": in the draft study below, decoding at {width}×{height} (1/8) still takes "
+        f"{fmt(smallest['decode_cpu_ms_p50'])} ms of CPU, the full decode "
+        f"{fmt(full['decode_cpu_ms_p50'])} ms"
+    )
 
 
 def warm(results: Json) -> list[str]:
@@ -329,7 +357,7 @@ def render(results: Json) -> str:
         report_cost.lambda_section(results),
         report_cost.cost_section(results),
         bulk.render(results),
-        draft.render(results.get("draft")),
+        draft_section(results),
         cold(results),
         http(results),
         onnx(results),
