@@ -101,12 +101,17 @@ def handler(app: Path, small: list[Path], big: list[Path], reps: int, big_reps: 
     Metrics stay on, as on Lambda: their JSON goes to stdout, here to /dev/null, so that
     stdout carries only this child's answer."""
     from imagerec.core.settings import Settings
+    from imagerec.models.classifier import load_classifier
 
     with Path(os.devnull).open("w") as sink, contextlib.redirect_stdout(sink):
         began = time.perf_counter()
         invoke = load_handler(app)
         result: Json = {"load_s": round(time.perf_counter() - began, 3)}
-        result.update(invocations(invoke, small, big, reps, big_reps))
+        # The same model at the same threads, called directly, between the invocations: the
+        # handler's own cost (event, base64, admission, labels, JSON, metrics) side by side.
+        classifier = load_classifier(build=False)
+        classifier.warm_up()
+        result.update(invocations(invoke, small, big, reps, big_reps, classifier.classify))
     result["threads"] = Settings.from_env().threads
     result["peak_rss_mb"] = peak_rss_mb()
     return result
@@ -114,19 +119,24 @@ def handler(app: Path, small: list[Path], big: list[Path], reps: int, big_reps: 
 
 def invocations(
     invoke: Callable[[Json, Any], Json], small: list[Path], big: list[Path], reps: int,
-    big_reps: int,
+    big_reps: int, direct: Callable[[bytes], Any] | None = None,
 ) -> Json:  # fmt: skip
-    """Each photo size: a first call, then ``reps`` timed invocations and their stages."""
+    """Each photo size: a first call, then ``reps`` timed invocations and their stages; with
+    ``direct``, each invocation is followed by a timed direct call on the same photo."""
     from imagerec.http.events import LocalContext, http_event
 
     result: Json = {}
     for label, photos, count in (("small", small, reps), ("big", big, big_reps)):
+        blobs = [p.read_bytes() for p in photos]
         events = [
-            http_event("POST", "/api/classify", {"content-type": "image/jpeg"}, p.read_bytes())
-            for p in photos
+            http_event("POST", "/api/classify", {"content-type": "image/jpeg"}, blob)
+            for blob in blobs
         ]
         invoke(events[0], LocalContext())  # the first call of a size fills caches
+        if direct is not None:
+            direct(blobs[0])
         wall: list[float] = []
+        inprocess: list[float] = []
         stages: dict[str, list[float]] = {}
         for i in range(count):
             context = LocalContext()
@@ -137,8 +147,49 @@ def invocations(
                 raise RuntimeError(f"handler answered {response['statusCode']}: {response}")
             for stage, ms in json.loads(response["body"]).get("timing_ms", {}).items():
                 stages.setdefault(stage, []).append(ms)
+            if direct is not None:
+                began = time.perf_counter()
+                direct(blobs[i % len(blobs)])
+                inprocess.append((time.perf_counter() - began) * 1000)
         result[label] = {"wall": wall, "stages": stages}
+        if inprocess:
+            result[label]["inprocess"] = inprocess
     return result
+
+
+def batch(runtime: str, threads: int, photos: list[Path], size: int, rounds: int) -> Json:
+    """Images/s for ``size`` photos classified one call each, then in one ``classify_many``
+    (batches of the classifier's batch size), alternating ``rounds`` times."""
+    from dataclasses import replace
+
+    from imagerec.core.settings import Settings
+    from imagerec.models.classifier import load_classifier
+
+    settings = replace(Settings.from_env(), threads=threads, threads_chosen=True)
+    classifier = load_classifier(runtime=runtime, settings=settings, build=False)
+    classifier.warm_up()
+    blobs = [photos[i % len(photos)].read_bytes() for i in range(size)]
+    classifier.classify_many(blobs)  # each batch shape allocated once before timing
+    for blob in blobs[:2]:
+        classifier.classify(blob)
+    single: list[float] = []
+    batched: list[float] = []
+    for _ in range(rounds):
+        began = time.perf_counter()
+        for blob in blobs:
+            classifier.classify(blob)
+        single.append(size / (time.perf_counter() - began))
+        began = time.perf_counter()
+        classifier.classify_many(blobs)
+        batched.append(size / (time.perf_counter() - began))
+    return {
+        "runtime": runtime,
+        "threads": threads,
+        "images": size,
+        "batch_size": classifier.batch_size,
+        "single_ips": single,
+        "batch_ips": batched,
+    }
 
 
 def inference(
@@ -203,7 +254,7 @@ def inference(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="a benchmark child process (internal)")
-    parser.add_argument("role", choices=("warm", "handler", "inference"))
+    parser.add_argument("role", choices=("warm", "handler", "inference", "batch"))
     parser.add_argument("variant", nargs="?", default="litert", help="runtime or engine")
     parser.add_argument("--app", type=Path, help="the Lambda function's module")
     parser.add_argument("--threads", type=int, default=1)
@@ -213,8 +264,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--big", type=Path, nargs="+", default=[])
     parser.add_argument("--reps", type=int, default=20)
     parser.add_argument("--big-reps", type=int, default=5)
+    parser.add_argument("--images", type=int, default=16)
     args = parser.parse_args(argv)
-    if args.role == "warm":
+    if args.role == "batch":
+        result = batch(args.variant, args.threads, args.small, args.images, args.reps)
+    elif args.role == "warm":
         result = warm(args.variant, args.small, args.big, args.reps, args.big_reps)
     elif args.role == "handler":
         result = handler(args.app, args.small, args.big, args.reps, args.big_reps)

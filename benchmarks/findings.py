@@ -194,7 +194,7 @@ def why_missed(results: Json) -> list[str]:
             f"- **12 MP latency:** decoding is {fmt(decode)} ms of {fmt(big['p50'])} "
             f"({decode / big['p50'] * 100:.0f} %): libjpeg-turbo entropy-decodes all "
             f"{mb:.1f} MB even when the DCT-domain draft scales the photo down (imagerec keeps "
-            "the shorter side at least 768 px so that answers match a full decode). "
+            f"the shorter side at least {results.get('draft_min_side', 768)} px). "
             f"Preprocessing takes {fmt(big['stages_p50'].get('preprocess'))} ms (640×480: "
             f"{fmt(st.get('preprocess'))}) and inference {fmt(big['stages_p50'].get('inference'))}"
             f" ms (640×480: {fmt(st.get('inference'))})."
@@ -227,6 +227,20 @@ def why_missed(results: Json) -> list[str]:
         )
     if missed & {"peak_rss_litert_mb", "cold_litert_s"}:
         notes.append("- **LiteRT memory or cold start:** see the tables below.")
+    bulk = results.get("bulk") or {}
+    local = bulk.get("local", {})
+    if "jobs_speedup" in missed and "cpu_seconds" in local.get("1", {}):
+        one, many = local["1"], local[str(bulk["cores"])]
+        notes.append(
+            f"- **Bulk jobs:** `--jobs {bulk['cores']}` used {fmt(many['cpu_seconds'], 2)} CPU "
+            f"seconds in {fmt(many['seconds'], 2)} s ({many['cpu_seconds'] / many['seconds']:.2f} "
+            f"cores), `--jobs 1` {fmt(one['cpu_seconds'], 2)} in {fmt(one['seconds'], 2)} s: the "
+            "machine gave the run "
+            + ("about one core" if many["cpu_seconds"] / many["seconds"] < 1.3 else "its cores")
+            + f" (load average {bulk['load_average']['start'][0]} at its start), so the work, "
+            f"{many['cpu_seconds'] / one['cpu_seconds']:.2f}× the CPU of one job, could not "
+            "spread over two."
+        )
     return ["Why the misses, from this run's figures:", "", *notes] if notes else []
 
 

@@ -72,6 +72,9 @@ def measure_lambda(plan: Plan, photos: dict[str, list[Path]]) -> Json:
     for label in ("small", "big"):
         wall = [ms for run in runs for ms in run[label]["wall"]]
         pooled[label]["billed_ms_mean"] = round(statistics.fmean(math.ceil(ms) for ms in wall), 3)
+        direct = [ms for run in runs for ms in run[label].get("inprocess", [])]
+        if direct:
+            pooled[label]["inprocess"] = summary(direct)
     pooled["memory_mb"] = plan.lambda_memory_mb
     pooled["threads"] = runs[0]["threads"]
     pooled["runtime"] = "litert"
@@ -108,3 +111,31 @@ def measure_cold(plan: Plan, photo: Path) -> Json:
         name: {**summary(values), "peak_rss_mb": max(memory[name], default=None)}
         for name, values in samples.items()
     }
+
+
+def measure_batch(plan: Plan, photos: list[Path], cores: int) -> Json:
+    """Batched against one-at-a-time images/s, side by side in each fresh process, at the
+    machine's threads and at one thread (Lambda's at the template's memory)."""
+    result: Json = {"photos": [p.name for p in photos]}
+    for threads in sorted({cores, 1}, reverse=True):
+        runs = []
+        for round_no in range(plan.rounds):
+            log(f"batch against single, {threads} thread(s), round {round_no + 1}/{plan.rounds}")
+            args = role(
+                "batch", "litert", "--threads", str(threads), "--small", *map(os.fspath, photos),
+                "--images", str(plan.batch_images), "--reps", str(plan.batch_reps),
+            )  # fmt: skip
+            runs.append(run_child(args))
+        single = [x for run in runs for x in run["single_ips"]]
+        batched = [x for run in runs for x in run["batch_ips"]]
+        result[str(threads)] = {
+            "images": runs[0]["images"],
+            "batch_size": runs[0]["batch_size"],
+            "single_ips": summary(single),
+            "batch_ips": summary(batched),
+            # Each round's batch rate over the single rate measured just before it.
+            "ratio_p50": round(
+                statistics.median(b / a for a, b in zip(single, batched, strict=True)), 3
+            ),
+        }
+    return result

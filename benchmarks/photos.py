@@ -42,3 +42,14 @@ def describe_photos(photos: dict[str, list[Path]]) -> Json:
         label: [{"name": p.name, "bytes": p.stat().st_size} for p in paths]
         for label, paths in photos.items()
     }
+
+
+def batch_photos(photos: dict[str, list[Path]], count: int = 16) -> list[Path]:
+    """Real photos of assorted sizes for batched against single: evaluation photos where they
+    exist (every 50th), else this run's 640×480 ones."""
+    from benchmarks.draft import eval_folder
+
+    folder = eval_folder()
+    if folder is None:
+        return photos["small"]
+    return sorted(folder.iterdir())[::50][:count]

@@ -39,8 +39,13 @@ class Plan:
     lambda_big: int = 8
     # The models compared side by side (accuracy against latency); each must be built.
     models: tuple[str, ...] = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
-    # 12 MP JPEGs for `imagerec classify FOLDER --jobs N` (benchmarks.bulk).
-    bulk_photos: int = 300
+    # Photos for `imagerec classify FOLDER --jobs N` (benchmarks.bulk): the evaluation
+    # photos of 480–880 px, or as many 12 MP JPEGs where those are absent.
+    bulk_photos: int = 396
+    bulk_rounds: int = 2
+    # Batched against single: this many real photos a round, in `classify_many` and one by one.
+    batch_images: int = 16
+    batch_reps: int = 4
 
     @classmethod
     def quick(cls) -> Plan:
@@ -57,7 +62,9 @@ class Plan:
             onnx_reps=10,
             lambda_small=15,
             lambda_big=3,
-            bulk_photos=60,
+            bulk_photos=120,
+            bulk_rounds=1,
+            batch_reps=2,
         )
 
     @classmethod
@@ -78,6 +85,9 @@ class Plan:
             lambda_small=2,
             lambda_big=1,
             bulk_photos=4,
+            bulk_rounds=1,
+            batch_images=4,
+            batch_reps=1,
         )
 
 

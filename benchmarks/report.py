@@ -15,7 +15,8 @@ import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks import bulk, findings, report_cost
+from benchmarks import bulk, draft, findings, report_cost
+from benchmarks.cost import lambda_costs
 from benchmarks.findings import fmt, span
 from benchmarks.plan import CHART, DOC, README, RESULTS, Json
 
@@ -57,6 +58,108 @@ def targets(results: Json) -> list[str]:
         )
     why = findings.why_missed(results)
     return [*lines, *(["", *why] if why else []), ""]
+
+
+def ratios(results: Json) -> list[str]:
+    """The issue's ratios, each of two figures measured side by side in this run, with the
+    absolute figures and the CPU flags they rest on. Empty for runs that predate them."""
+    if "batch" not in results:
+        return []
+    warm, m = results["warm"], results["machine"]
+    ours, base = warm["litert"]["small"], warm["baseline"]["small"]
+    stages = ours["stages_p50"]
+    flags = ", ".join(flag for flag, present in m["flags"].items() if present) or "none of"
+    lines = [
+        "## Ratios, side by side in this run",
+        "",
+        f"On {m['cpu']}, {m['cores']} cores, CPU flags {flags} (of "
+        f"{', '.join(m['flags'])}, read from /proc/cpuinfo). Each ratio divides two figures "
+        "measured in the same run, the variants interleaved.",
+        "",
+        "| ratio | measured | the two figures |",
+        "|---|---|---|",
+        f"| ours against the Keras baseline, warm 640×480 p50 (goal ≥ 10×) | "
+        f"{fmt(base['p50'] / ours['p50'], 2)}× | {fmt(ours['p50'], 2)} ms against "
+        f"{fmt(base['p50'], 2)} ms |",
+    ]
+    for threads, row in results["batch"].items():
+        if threads == "photos":
+            continue
+        plural = "s" if threads != "1" else ""
+        lines.append(
+            f"| batched (`classify_many`, batches of {row['batch_size']}) against one at a time, "
+            f"{threads} thread{plural}, images/s | {fmt(row['ratio_p50'], 2)}× | "
+            f"{fmt(row['batch_ips']['p50'])} against {fmt(row['single_ips']['p50'])} images/s "
+            f"({row['images']} real photos a round) |"
+        )
+    bulk = results.get("bulk")
+    if bulk:
+        local = bulk["local"]
+        lines.append(
+            f"| `classify DIR --jobs {bulk['cores']}` against `--jobs 1` (goal ≥ 1.7×) | "
+            f"{fmt(bulk['speedup'], 2)}× | {fmt(local[str(bulk['cores'])]['images_per_s'])} "
+            f"against {fmt(local['1']['images_per_s'])} images/s, {bulk['photos']} photos |"
+        )
+    served = results["servers"]["imagerec-litert"]["small"]
+    lines.append(
+        f"| served (HTTP on loopback) against in-process, 640×480 p50 (goal ≤ 1.15×) | "
+        f"{fmt(served['p50'] / ours['p50'], 2)}× | {fmt(served['p50'], 2)} ms against "
+        f"{fmt(ours['p50'], 2)} ms (separate processes, same photos) |"
+    )
+    handler = results.get("lambda", {}).get("small", {})
+    if "inprocess" in handler:
+        threads = results["lambda"]["threads"]
+        lines.append(
+            f"| Lambda handler (event in, response out) against `classify` in the same process, "
+            f"640×480 p50, {threads} thread{'s' if threads > 1 else ''} | "
+            f"{fmt(handler['p50'] / handler['inprocess']['p50'], 2)}× | "
+            f"{fmt(handler['p50'], 2)} ms against {fmt(handler['inprocess']['p50'], 2)} ms |"
+        )
+    big = warm["litert"]["big"]
+    lines += [
+        f"| 12 MP against 640×480 JPEG, warm p50 (goal ≤ 2.5×) | "
+        f"{fmt(big['p50'] / ours['p50'], 2)}× | {fmt(big['p50'], 2)} ms against "
+        f"{fmt(ours['p50'], 2)} ms |",
+        "",
+        "The per-stage floor of the warm 640×480 photo (stage medians, ms): decode "
+        f"{fmt(stages.get('decode'), 2)}, preprocess {fmt(stages.get('preprocess'), 2)}, "
+        f"inference {fmt(stages.get('inference'), 2)}. Inference alone, with decoding and "
+        "preprocessing free, would be "
+        f"{fmt(base['p50'] / stages['inference'], 1)}× the baseline: that is the ceiling of "
+        f"fp32 arithmetic on this CPU for this model. The 12 MP photo's decode "
+        f"({fmt(big['stages_p50'].get('decode'), 2)} ms) is bounded by the entropy (Huffman) "
+        "decoding of its whole file, which no DCT scale skips" + floor_of_decode(results) + ".",
+        "",
+    ]
+    return lines
+
+
+def draft_section(results: Json) -> list[str]:
+    lines = draft.render(results.get("draft"))
+    if lines and "draft_min_side" in results:
+        lines += [
+            f"This run's classifier keeps a shorter side of {results['draft_min_side']} px: "
+            "the full decode is the least faithful to the photo as taken (TF1's bicubic resize "
+            "does not antialias, so 3000 px to 224 in one step aliases), 256 px flips a "
+            "512 px reference photo (`tests/unit/test_classifier.py`), and 512 px keeps most "
+            "of the gain.",
+            "",
+        ]
+    return lines
+
+
+def floor_of_decode(results: Json) -> str:
+    """The draft study's decode times, full and at the smallest scale, as a clause."""
+    candidates = (results.get("draft") or {}).get("candidates", {})
+    full, smallest = candidates.get("full"), candidates.get("1x")
+    if not full or not smallest:
+        return ""
+    height, width = smallest["decoded_shape_first_photo"]
+    return (
+        f": in the draft study below, decoding at {width}×{height} (1/8) still takes "
+        f"{fmt(smallest['decode_cpu_ms_p50'])} ms of CPU, the full decode "
+        f"{fmt(full['decode_cpu_ms_p50'])} ms"
+    )
 
 
 def warm(results: Json) -> list[str]:
@@ -249,10 +352,12 @@ def render(results: Json) -> str:
     sections = [
         header(results),
         targets(results),
+        ratios(results),
         warm(results),
         report_cost.lambda_section(results),
         report_cost.cost_section(results),
         bulk.render(results),
+        draft_section(results),
         cold(results),
         http(results),
         onnx(results),
@@ -284,8 +389,33 @@ def readme_speed(results: Json) -> str:
         f"{fmt(base['small']['p50'], 0)} ms and serves "
         f"{fmt(base['levels']['4']['images_per_s'], 0)} images/s."
     )
+    ratios = readme_ratios(results)
+    if ratios:
+        text = f"{text} {ratios}"
     cost = report_cost.readme_line(results)
     return f"{text} {cost}" if cost else text
+
+
+def readme_ratios(results: Json) -> str:
+    """The side-by-side ratios in one sentence, for runs that have them."""
+    if "batch" not in results:
+        return ""
+    warm = results["warm"]
+    small, big = warm["litert"]["small"]["p50"], warm["litert"]["big"]["p50"]
+    cores = str(results["machine"]["cores"])
+    batch = results["batch"].get(cores) or results["batch"]["1"]
+    parts = [
+        f"{fmt(warm['baseline']['small']['p50'] / small, 1)}× the Keras baseline in-process",
+        f"batches {fmt(batch['ratio_p50'], 2)}× the images/s of one at a time",
+    ]
+    if results.get("bulk"):
+        parts.append(f"`--jobs {cores}` {fmt(results['bulk']['speedup'], 2)}× `--jobs 1`")
+    served = results["servers"]["imagerec-litert"]["small"]["p50"]
+    parts += [
+        f"served over HTTP {fmt(served / small, 2)}× the in-process time",
+        f"a 12 MP photo {fmt(big / small, 2)}× a 640×480 one",
+    ]
+    return f"Side by side in the same run: {', '.join(parts)}."
 
 
 def replace_paragraph(readme: str, paragraph: str) -> str:
@@ -299,6 +429,51 @@ def replace_paragraph(readme: str, paragraph: str) -> str:
     return pattern.sub(lambda _: wrapped.replace(NBSP, " "), readme, count=1)
 
 
+DEPLOY = DOC.parent / "deploy.md"
+PROVISIONED_GB_S_X86 = 0.0000097222  # docs/deploy.md's provisioned-concurrency duration rate
+
+
+def deploy_examples(results: Json) -> dict[str, str]:
+    """docs/deploy.md's two worked examples, from the handler's measured billed duration."""
+    costs = lambda_costs(results)
+    if "small" not in costs:
+        return {}
+    small = costs["small"]
+    ms, memory = small["billed_ms"], small["basis"]["memory_mb"]
+    how = (
+        "the warm Lambda handler's billed mean for a 640×480 photo, measured by `make bench`"
+        if small["basis"]["kind"] == "measured"
+        else "composed by `make bench` from the stages of a 640×480 photo"
+    )
+    duration = 100_000 * ms / 1000 * memory / 1024 * PROVISIONED_GB_S_X86
+    per_second = 25 * 1000 / ms
+    more = "more" if per_second > 100 else "fewer"
+    return {
+        "cost-example": (
+            f"For example, 100,000 classifications of {fmt(ms)} ms each in a month ({how} at "
+            f"{memory} MB, [docs/benchmarks.md](benchmarks.md)) add "
+            f"`100,000 × {ms / 1000:.4f} s × {memory / 1024:g} GB × ${PROVISIONED_GB_S_X86:.10f} ≈ "
+            f"${duration:.2f}` in duration and `$0.02` in requests to the standing $21.90."
+        ),
+        "ceiling-example": (
+            f"At about {fmt(ms)} ms per photo (the same figure), 25 environments serve "
+            f"about {per_second:,.0f} photos a second, {more} than `prod`'s throttle of 100 "
+            "requests a second lets in."
+        ),
+    }
+
+
+def replace_marked(doc: str, examples: dict[str, str]) -> str:
+    """``doc`` with the text between each ``<!-- name -->`` and ``<!-- /name -->`` replaced."""
+    for name, text in examples.items():
+        begin, end = f"<!-- {name} -->", f"<!-- /{name} -->"
+        start, stop = doc.index(begin) + len(begin), doc.index(end)
+        glued = re.sub(r"`[^`]*`", lambda m: m.group(0).replace(" ", NBSP), text)
+        wrapped = textwrap.fill(glued, width=96, break_long_words=False, break_on_hyphens=False)
+        doc = doc[:start] + "\n" + wrapped.replace(NBSP, " ") + "\n" + doc[stop:]
+    return doc
+
+
 def squash(text: str) -> str:
     return " ".join(text.split())
 
@@ -308,23 +483,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--doc", type=Path, default=DOC)
     parser.add_argument("--readme", type=Path, default=README)
+    parser.add_argument("--deploy", type=Path, default=DEPLOY)
     parser.add_argument("--chart", type=Path, help=f"also redraw the chart (e.g. {CHART})")
     parser.add_argument("--check", action="store_true", help="compare instead of writing")
     args = parser.parse_args(argv)
     results = json.loads(args.results.read_text(encoding="utf-8"))
     doc = render(results)
     readme = replace_paragraph(args.readme.read_text(encoding="utf-8"), readme_speed(results))
+    outputs = [(args.doc, doc), (args.readme, readme)]
+    if args.deploy.is_file():
+        deploy = replace_marked(args.deploy.read_text(encoding="utf-8"), deploy_examples(results))
+        outputs.append((args.deploy, deploy))
     if args.check:
         stale = [
             str(path)
-            for path, wanted in ((args.doc, doc), (args.readme, readme))
+            for path, wanted in outputs
             if not path.is_file() or squash(path.read_text(encoding="utf-8")) != squash(wanted)
         ]
         for path in stale:
             print(f"{path} is not what {args.results} renders", file=sys.stderr)
         return 1 if stale else 0
-    args.doc.write_text(doc, encoding="utf-8")
-    args.readme.write_text(readme, encoding="utf-8")
+    for path, text in outputs:
+        path.write_text(text, encoding="utf-8")
     if args.chart:
         from benchmarks.chart import chart
 

@@ -36,11 +36,12 @@ from pathlib import Path
 
 from benchmarks import bulk, report
 from benchmarks.chart import chart
+from benchmarks.draft import draft_min_side, draft_study
 from benchmarks.machine import load_average, machine
-from benchmarks.measure import measure_cold, measure_lambda, measure_warm
+from benchmarks.measure import measure_batch, measure_cold, measure_lambda, measure_warm
 from benchmarks.models import measure_models
 from benchmarks.onnx_eval import measure_onnx
-from benchmarks.photos import describe_photos, make_photos
+from benchmarks.photos import batch_photos, describe_photos, make_photos
 from benchmarks.plan import CHART, DOC, README, RESULTS, Json, Plan, log
 from benchmarks.served import measure_servers
 from benchmarks.targets import evaluate
@@ -53,6 +54,7 @@ def measure(plan: Plan, *, skip_onnx: bool) -> Json:
         "started": time.strftime("%Y-%m-%d %H:%M:%S %z"),
         "plan": asdict(plan),
         "machine": machine(),
+        "draft_min_side": draft_min_side(),
         "load_average": {"start": load_average()},
     }
     log(f"load average {results['load_average']['start']}; generating photos")
@@ -65,17 +67,24 @@ def measure(plan: Plan, *, skip_onnx: bool) -> Json:
         results["servers"] = measure_servers(plan, photos)
         results["onnx"] = {"skipped": "--skip-onnx"} if skip_onnx else measure_onnx(plan, photos)
         results["models"] = measure_models(plan, photos)
-    results["bulk"] = bulk.measure(plan.bulk_photos)
+        results["batch"] = measure_batch(plan, batch_photos(photos), results["machine"]["cores"])
+    results["bulk"] = bulk.measure(plan.bulk_photos, rounds=plan.bulk_rounds)
+    results["draft"] = draft_study()
     results["load_average"]["end"] = load_average()
     results["duration_s"] = round(time.perf_counter() - began, 1)
     results["targets"] = evaluate(results)
     return results
 
 
-def write(results: Json, results_path: Path, doc: Path, chart_path: Path, readme: Path) -> None:
+def write(
+    results: Json, results_path: Path, doc: Path, chart_path: Path, readme: Path, deploy: Path
+) -> None:
     """The results file, then everything rendered from it alone."""
     results_path.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
-    report.main(["--results", str(results_path), "--doc", str(doc), "--readme", str(readme)])
+    report.main(
+        ["--results", str(results_path), "--doc", str(doc), "--readme", str(readme),
+         "--deploy", str(deploy)]
+    )  # fmt: skip
     chart_path.parent.mkdir(parents=True, exist_ok=True)
     chart(results, chart_path)
     log(f"wrote {results_path}, {doc}, {chart_path} and the speed paragraph of {readme}")
@@ -99,12 +108,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = measure(plan, skip_onnx=args.skip_onnx)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
-        readme = args.out / "README.md"
+        readme, deploy = args.out / "README.md", args.out / "deploy.md"
         shutil.copyfile(README, readme)
+        shutil.copyfile(report.DEPLOY, deploy)
         write(results, args.out / "results.json", args.out / "benchmarks.md",
-              args.out / "benchmarks.png", readme)  # fmt: skip
+              args.out / "benchmarks.png", readme, deploy)  # fmt: skip
     else:
-        write(results, RESULTS, DOC, CHART, README)
+        write(results, RESULTS, DOC, CHART, README, report.DEPLOY)
+        # This run's bulk figures are also the ones docs/bulk.md quotes.
+        bulk.RESULTS.write_text(json.dumps(results["bulk"], indent=1) + "\n", encoding="utf-8")
+        bulk.DOC.write_text(
+            bulk.with_figures(bulk.DOC.read_text(encoding="utf-8"), results["bulk"]),
+            encoding="utf-8",
+        )
     for row in results["targets"]:
         verdict = "met" if row["met"] else f"MISSED by {row['missed_by_pct']} %"
         log(f"{row['target']}: {row['measured']} {row['unit']} ({row['goal']}) {verdict}")

@@ -12,9 +12,13 @@ TARGETS = {
     "speedup_vs_baseline": 10.0,
     "server_4_clients_ips": 150.0,
     "peak_rss_litert_mb": 300.0,
+    "big_vs_small": 2.5,
+    "served_vs_inprocess": 1.15,
+    "handler_vs_inprocess": 1.15,
+    "jobs_speedup": 1.7,
 }
 
-AT_LEAST = frozenset({"speedup_vs_baseline", "server_4_clients_ips"})
+AT_LEAST = frozenset({"speedup_vs_baseline", "server_4_clients_ips", "jobs_speedup"})
 
 
 def evaluate(results: Json) -> list[Json]:
@@ -40,6 +44,7 @@ def evaluate(results: Json) -> list[Json]:
         ("peak_rss_litert_mb", "peak memory with LiteRT (in-process, incl. 12 MP)", "MB",
          warm["litert"]["peak_rss_mb"]),
     ]  # fmt: skip
+    rows += ratio_rows(results)
     table = []
     for key, name, unit, value in rows:
         target = TARGETS[key]
@@ -58,3 +63,29 @@ def evaluate(results: Json) -> list[Json]:
             }
         )
     return table
+
+
+def ratio_rows(results: Json) -> list[tuple[str, str, str, float]]:
+    """The issue's ratios, each of two figures measured side by side in this run."""
+    warm = results["warm"]["litert"]
+    served = results["servers"]["imagerec-litert"]
+    rows = [
+        ("big_vs_small", "12 MP against 640×480 JPEG, warm p50 (LiteRT, in-process)", "×",
+         warm["big"]["p50"] / warm["small"]["p50"]),
+        ("served_vs_inprocess", "served (HTTP, `imagerec serve`) against in-process, "
+         "640×480 p50", "×", served["small"]["p50"] / warm["small"]["p50"]),
+    ]  # fmt: skip
+    handler = results.get("lambda", {}).get("small", {})
+    if "inprocess" in handler:
+        rows.append(
+            ("handler_vs_inprocess", "Lambda handler (event in, response out) against "
+             "`classify` in the same process, 640×480 p50", "×",
+             handler["p50"] / handler["inprocess"]["p50"])
+        )  # fmt: skip
+    bulk = results.get("bulk")
+    if bulk and str(bulk["cores"]) != "1":
+        rows.append(
+            ("jobs_speedup", f"`classify DIR --jobs {bulk['cores']}` against `--jobs 1`, images/s",
+             "×", bulk["speedup"])
+        )  # fmt: skip
+    return rows

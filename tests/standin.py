@@ -4,12 +4,13 @@ with the colour names nearest the image's mean colour, so a test can tell images
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import numpy as np
 
-from imagerec.core.errors import InvalidArgument
+from imagerec.core.errors import ImagerecError, InvalidArgument
 from imagerec.core.hierarchy import NO_FILTER, LabelFilter, check_filter, summarise_classes
 from imagerec.core.intake import ImageHeader, decode_image, probe_image
 from imagerec.core.settings import Settings
@@ -117,6 +118,28 @@ class StandInClassifier:
             image=ImageInfo(image.width, image.height, image.format),
             timing_ms={"decode": 0.0, "preprocess": 0.0, "inference": 0.0, "total": 0.0},
         )
+
+    def classify_many(
+        self,
+        images: Sequence[bytes],
+        top_k: int = 5,
+        *,
+        label_filter: LabelFilter = NO_FILTER,
+        span: Span = _no_span,
+        max_bytes: int | None = None,
+    ) -> list[Classification | ImagerecError]:
+        top_k = self.check_top_k(top_k)
+        results: list[Classification | ImagerecError] = []
+        for data in images:
+            try:
+                results.append(
+                    self.classify(
+                        data, top_k, label_filter=label_filter, span=span, max_bytes=max_bytes
+                    )
+                )
+            except ImagerecError as error:
+                results.append(error)
+        return results
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "runtime": self.runtime, "num_labels": len(LABELS)}

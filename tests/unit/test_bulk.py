@@ -185,3 +185,29 @@ def test_a_photo_with_no_label_above_min_confidence_is_done_not_failed() -> None
     assert text_line(empty) == "a/blur.jpg: no label reaches the minimum confidence"
     row = csv_row(empty)
     assert (row["label"], row["score"], row["top_k"]) == ("", "", "[]")
+
+
+def test_the_verbose_summary_gives_the_jobs_and_each_stage_per_image() -> None:
+    # Given a run's summary with two classified images
+    from imagerec.bulk.local import Summary
+
+    summary = Summary(done=2, seconds=0.5, jobs=2, first_record_s=0.25)
+    summary.add_timing({"decode": 2.0, "preprocess": 3.0, "inference": 10.0, "total": 15.5})
+    summary.add_timing({"decode": 4.0, "preprocess": 1.0, "inference": 12.0, "total": 17.5})
+    # When it is written plainly and verbosely
+    plain, verbose = summary.line(), summary.line(verbose=True)
+    # Then the plain line has the rate only, the verbose one the stage means too
+    assert plain == "imagerec: 2 done, 0 failed in 0.5 s (4.0 images/s)"
+    assert verbose == (
+        f"{plain}; 2 jobs, first record at 0.25 s; per image in its job (ms): "
+        "decode 3.0, preprocess 2.0, inference 11.0, total 16.5"
+    )
+
+
+def test_each_job_gets_one_thread_unless_imagerec_threads_says_otherwise() -> None:
+    from imagerec.bulk.local import per_job
+    from imagerec.core.settings import Settings
+
+    assert per_job(Settings.from_env({"IMAGEREC_CACHE_DIR": "/tmp/x"})).threads == 1
+    chosen = Settings.from_env({"IMAGEREC_THREADS": "3", "IMAGEREC_CACHE_DIR": "/tmp/x"})
+    assert per_job(chosen).threads == 3

@@ -71,7 +71,7 @@ def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
     bulk = args.output or any(Path(path).is_dir() for path in args.photos)
     many = summary.done + summary.failed + summary.skipped > 1
     if bulk or (many and sys.stderr.isatty()):
-        print(summary.line(), file=sys.stderr, flush=True)
+        print(summary.line(verbose=settings.verbose), file=sys.stderr, flush=True)
     return 1 if summary.failed else 0
 
 

@@ -5,10 +5,15 @@
 success, ``{"filename": ..., "error": {"code", "message"}}`` on failure, so a JSON-lines output
 file, ``--json`` and the cloud batch (``imagerec batch``) all read the same way.
 
-Workers are separate processes (``spawn``: a fresh interpreter each, nothing inherited from a
-parent that may hold a model), each with ``cores // jobs`` inference threads, so N workers do
-not fight over the same cores. Records come back in input order, whatever the worker count,
-which makes two runs' outputs diffable.
+A job is one core: ``--jobs N`` classifies in N places at once (this process and N - 1
+worker processes), each with one inference thread, so N jobs never fight over the same cores
+and throughput grows with N up to the core count (the default). One process with every core's
+thread is slower than as many one-thread jobs: decode and preprocessing run on one thread, and
+inference on two threads is 1.7x, not 2x, one thread (docs/benchmarks.md). ``IMAGEREC_THREADS``
+still sets each job's threads. Workers are separate processes (``spawn``: a fresh interpreter
+each, nothing inherited from a parent that holds a model); each is sent a batch of paths,
+reads and decodes them itself and sends back records, never pixels. Records come back in input
+order, whatever the worker count, which makes two runs' outputs diffable.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ import os
 import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from multiprocessing.pool import AsyncResult
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -288,12 +294,32 @@ def classify_file(
     classifier: Classifier, path: str, top_k: int, label_filter: LabelFilter = NO_FILTER
 ) -> Record:
     """One file's record: its classification, or the typed error that stopped it."""
-    try:
-        data = _read(path, classifier.settings.max_bytes)
-        result = classifier.classify(data, top_k, label_filter=label_filter)
-    except (ImagerecError, _FileProblem) as error:
-        return error_record(path, error.code, error.message)
-    return {"filename": path, **result.to_dict()}
+    return classify_files(classifier, [path], top_k, label_filter)[0]
+
+
+def classify_files(
+    classifier: Classifier, paths: Sequence[str], top_k: int, label_filter: LabelFilter = NO_FILTER
+) -> list[Record]:
+    """Each file's record, in order; the readable ones classified in batches."""
+    records: list[Record | None] = []
+    readable: list[bytes] = []
+    for path in paths:
+        try:
+            readable.append(_read(path, classifier.settings.max_bytes))
+            records.append(None)
+        except (ImagerecError, _FileProblem) as error:
+            records.append(error_record(path, error.code, error.message))
+    answers = iter(classifier.classify_many(readable, top_k, label_filter=label_filter))
+    out: list[Record] = []
+    for path, record in zip(paths, records, strict=True):
+        if record is None:
+            answer = next(answers)
+            if isinstance(answer, ImagerecError):
+                record = error_record(path, answer.code, answer.message)
+            else:
+                record = {"filename": path, **answer.to_dict()}
+        out.append(record)
+    return out
 
 
 # --- the worker pool ---------------------------------------------------------------------------
@@ -307,10 +333,20 @@ def _start_worker(settings: Settings, top_k: int, label_filter: LabelFilter) -> 
     _worker = (load_classifier(settings=settings, build=False), top_k, label_filter)
 
 
-def _work(path: str) -> Record:
+def _work(paths: list[str]) -> list[Record]:
     assert _worker is not None, "the pool initializer did not run"
     classifier, top_k, label_filter = _worker
-    return classify_file(classifier, path, top_k, label_filter)
+    return classify_files(classifier, paths, top_k, label_filter)
+
+
+def per_job(settings: Settings) -> Settings:
+    """A job's settings: one inference thread, unless IMAGEREC_THREADS chose the threads."""
+    return settings if settings.threads_chosen else replace(settings, threads=1)
+
+
+def _batches(paths: Sequence[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(paths), size):
+        yield list(paths[start : start + size])
 
 
 def available_cores() -> int:
@@ -334,34 +370,66 @@ def classify_paths(
 ) -> Iterator[Record]:
     """Classify every path; the records come in input order.
 
-    ``jobs`` 1 classifies in this process with all of ``settings.threads``; more start that
-    many worker processes, each with its share of the threads (``Settings.per_worker``). The
-    model is loaded (and built, if missing) before this returns, so a bad model name, runtime
-    or top_k fails here, once, before any worker starts or any output is written.
+    ``jobs`` 1 classifies in this process; more start ``jobs - 1`` worker processes beside
+    it. Each job has one inference thread (:func:`per_job`). The model is loaded before this
+    returns, so a bad model name, runtime or top_k fails here, once, before any worker starts
+    or any output is written.
     """
     if jobs < 1:
         raise InvalidArgument(f"Expected --jobs >= 1, received: {jobs}")
     jobs = min(jobs, len(paths)) or 1
+    settings = per_job(settings)
     # Never a build here: that can take minutes and the network; the error says how.
     classifier = load_classifier(model, runtime=runtime, settings=settings, build=False)
     top_k = classifier.check_top_k(top_k)
     label_filter = classifier.check_filter(min_confidence, include_categories, exclude_categories)
+    batches = _batches(paths, classifier.batch_size)
     if jobs == 1:
-        return (classify_file(classifier, path, top_k, label_filter) for path in paths)
-    # The workers load their own; this one only built the model and checked the options.
-    return _in_workers(paths, classifier.settings.per_worker(jobs), jobs, top_k, label_filter)
+        return (
+            record
+            for batch in batches
+            for record in classify_files(classifier, batch, top_k, label_filter)
+        )
+    return _in_workers(list(batches), classifier, jobs, top_k, label_filter)
 
 
 def _in_workers(
-    paths: Sequence[str], settings: Settings, jobs: int, top_k: int, label_filter: LabelFilter
+    batches: list[list[str]],
+    classifier: Classifier,
+    jobs: int,
+    top_k: int,
+    label_filter: LabelFilter,
 ) -> Iterator[Record]:
+    """``jobs - 1`` worker processes and this one, each a job: this process has its model
+    loaded already, so it classifies while the workers start (spawning one costs a core
+    about 0.3 s), and whenever the next batch to write is still in a worker, it takes a batch
+    of its own instead of waiting. Records are yielded in input order."""
     context = multiprocessing.get_context("spawn")
-    initargs = (settings, top_k, label_filter)
-    with context.Pool(jobs, initializer=_start_worker, initargs=initargs) as pool:
-        yield from pool.imap(_work, paths, chunksize=1)
+    initargs = (classifier.settings, top_k, label_filter)
+    window = 2 * (jobs - 1)  # batches queued at the workers: enough that none idles
+    with context.Pool(jobs - 1, initializer=_start_worker, initargs=initargs) as pool:
+        sent: dict[int, AsyncResult[list[Record]]] = {}
+        here: dict[int, list[Record]] = {}
+        head = upcoming = 0  # the next batch to yield, the next one nobody has taken
+        while head < len(batches):
+            while upcoming < len(batches) and len(sent) < window:
+                sent[upcoming] = pool.apply_async(_work, (batches[upcoming],))
+                upcoming += 1
+            if head in here:
+                yield from here.pop(head)
+            elif sent[head].ready() or upcoming == len(batches):
+                yield from sent.pop(head).get()
+            else:
+                here[upcoming] = classify_files(classifier, batches[upcoming], top_k, label_filter)
+                upcoming += 1
+                continue
+            head += 1
 
 
 # --- a whole run, as the command line does it ------------------------------------------------
+
+
+STAGES = ("decode", "preprocess", "inference", "total")
 
 
 @dataclass
@@ -370,17 +438,41 @@ class Summary:
     failed: int = 0
     skipped: int = 0
     seconds: float = 0.0
+    jobs: int = 1
+    # Seconds from the start until the first record came back: loading, workers starting.
+    first_record_s: float | None = None
+    # Per stage, the milliseconds summed over the classified images (their timing_ms).
+    stage_ms: dict[str, float] = field(default_factory=dict)
+    timed: int = 0
 
     @property
     def rate(self) -> float:
         return self.done / self.seconds if self.seconds > 0 else 0.0
 
-    def line(self) -> str:
+    def add_timing(self, timing_ms: dict[str, float]) -> None:
+        self.timed += 1
+        for stage in STAGES:
+            self.stage_ms[stage] = self.stage_ms.get(stage, 0.0) + timing_ms.get(stage, 0.0)
+
+    def line(self, *, verbose: bool = False) -> str:
         skipped = f", {self.skipped} skipped (already done)" if self.skipped else ""
-        return (
+        text = (
             f"imagerec: {self.done} done, {self.failed} failed{skipped} in "
             f"{self.seconds:.1f} s ({self.rate:.1f} images/s)"
         )
+        if not verbose:
+            return text
+        jobs = f"{self.jobs} job{'s' if self.jobs > 1 else ''}"
+        first = (
+            "" if self.first_record_s is None else f", first record at {self.first_record_s:.2f} s"
+        )
+        stages = ""
+        if self.timed:
+            means = ", ".join(
+                f"{stage} {self.stage_ms[stage] / self.timed:.1f}" for stage in STAGES
+            )
+            stages = f"; per image in its job (ms): {means}"
+        return f"{text}; {jobs}{first}{stages}"
 
 
 @dataclass(frozen=True)
@@ -422,13 +514,14 @@ def run(
     if options.resume and options.output is not None:
         done = compact_for_resume(options.output)
     todo = [path for path in paths if path not in done]
-    summary = Summary(skipped=len(paths) - len(todo))
+    jobs = options.jobs if options.jobs is not None else available_cores()
+    summary = Summary(skipped=len(paths) - len(todo), jobs=max(1, min(jobs, len(todo))))
     failures: list[Record] = []
     start = time.perf_counter()
     records = classify_paths(
         todo,
         settings,
-        jobs=options.jobs if options.jobs is not None else available_cores(),
+        jobs=jobs,
         top_k=options.top_k,
         model=options.model,
         runtime=options.runtime,
@@ -442,10 +535,13 @@ def run(
     try:
         with _progress(len(todo), err) as progress:
             for record in records:
+                if summary.first_record_s is None:
+                    summary.first_record_s = time.perf_counter() - start
                 if writer is not None:
                     writer.write(record)
                 if succeeded(record):
                     summary.done += 1
+                    summary.add_timing(record.get("timing_ms", {}))
                     if writer is None:
                         progress.write(_stdout_line(record, options.json), out)
                 else:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from imagerec.bulk.local import Record, error_record, is_hidden, payload_too_large
@@ -76,31 +76,68 @@ class _ObjectProblem(Exception):
 
 
 def classify_object(classifier: Classifier, s3: Any, item: Mapping[str, Any]) -> Record:
-    bucket, key = str(item["bucket"]), str(item["key"])
-    filename = s3_url(bucket, key)
+    return classify_batch(classifier, s3, [item])[0]
+
+
+def _fetch(classifier: Classifier, s3: Any, item: Mapping[str, Any]) -> tuple[int, bytes]:
+    """An item's top_k, checked, and its object's bytes."""
     size = item.get("size")
-    try:
-        top_k = classifier.check_top_k(item.get("top_k", classifier.settings.default_top_k))
-        data = read_object(
-            s3, bucket, key, size if isinstance(size, int) else None, classifier.settings.max_bytes
-        )
-        result = classifier.classify(data, top_k)
-    except (ImagerecError, _ObjectProblem) as error:
-        return error_record(filename, error.code, error.message)
-    return {"filename": filename, **result.to_dict()}
+    top_k = classifier.check_top_k(item.get("top_k", classifier.settings.default_top_k))
+    data = read_object(
+        s3,
+        str(item["bucket"]),
+        str(item["key"]),
+        size if isinstance(size, int) else None,
+        classifier.settings.max_bytes,
+    )
+    return top_k, data
+
+
+def classify_batch(
+    classifier: Classifier, s3: Any, items: Sequence[Mapping[str, Any]]
+) -> list[Record]:
+    """The items' records, in order: their objects read, then classified together, one
+    interpreter call per ``classifier.batch_size`` objects that share a top_k."""
+    records: dict[int, Record] = {}
+    wanted: dict[int, list[tuple[int, bytes]]] = {}  # top_k -> (position, bytes)
+    for position, item in enumerate(items):
+        filename = s3_url(str(item["bucket"]), str(item["key"]))
+        try:
+            top_k, data = _fetch(classifier, s3, item)
+        except (ImagerecError, _ObjectProblem) as error:
+            records[position] = error_record(filename, error.code, error.message)
+            continue
+        wanted.setdefault(top_k, []).append((position, data))
+    for top_k, group in wanted.items():
+        answers = classifier.classify_many([data for _, data in group], top_k)
+        for (position, _), answer in zip(group, answers, strict=True):
+            item = items[position]
+            filename = s3_url(str(item["bucket"]), str(item["key"]))
+            if isinstance(answer, ImagerecError):
+                records[position] = error_record(filename, answer.code, answer.message)
+            else:
+                records[position] = {"filename": filename, **answer.to_dict()}
+    return [records[position] for position in range(len(items))]
 
 
 def classify_objects(
     classifier: Classifier, s3: Any, items: Iterable[Mapping[str, Any]]
 ) -> list[Record]:
-    """One record per item, in order; folder markers and hidden keys get none."""
-    records: list[Record] = []
+    """One record per item, in order; folder markers and hidden keys get none.
+
+    Objects are read and classified ``classifier.batch_size`` at a time, so a batch holds
+    at most that many objects' bytes in memory.
+    """
+    kept: list[Mapping[str, Any]] = []
     for item in items:
         if not isinstance(item, Mapping) or "bucket" not in item or "key" not in item:
             raise InvalidArgument(f"Expected items with a bucket and a key, received: {item!r}")
-        if skipped_key(str(item["key"])):
-            continue
-        records.append(classify_object(classifier, s3, item))
+        if not skipped_key(str(item["key"])):
+            kept.append(item)
+    records: list[Record] = []
+    size = classifier.batch_size
+    for start in range(0, len(kept), size):
+        records += classify_batch(classifier, s3, kept[start : start + size])
     return records
 
 

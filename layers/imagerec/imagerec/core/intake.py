@@ -125,9 +125,10 @@ _HEIF_BRANDS: Final = frozenset(
 )
 _AVIF_BRANDS: Final = frozenset({b"avif", b"avis"})
 
-# pillow-heif adds a "HEIF" format to Pillow. Thumbnails, depth maps and auxiliary images
-# are never used here, so libheif is not asked to read them.
-pillow_heif.options.THUMBNAILS = False
+# pillow-heif adds a "HEIF" format to Pillow. Its thumbnails are listed (not decoded) so that
+# a draft can pick one big enough for the model instead of the whole photo: HEVC has no
+# scaled decode, unlike JPEG's DCT. Depth maps and auxiliary images are never used here.
+pillow_heif.options.THUMBNAILS = True
 pillow_heif.options.DEPTH_IMAGES = False
 pillow_heif.options.AUX_IMAGES = False
 pillow_heif.register_heif_opener()
@@ -288,7 +289,10 @@ def decode_image(
         max_pixels: Refuse images whose *declared* width × height exceeds this, before
             decoding, with :class:`ImageTooLarge`.
         min_side: If given, a JPEG may be decoded at 1/2, 1/4 or 1/8 scale in the DCT
-            domain, keeping the shorter side at least ``min_side``. Other formats ignore it.
+            domain, keeping the shorter side at least ``min_side``; a HEIF photo may be
+            decoded from its embedded thumbnail instead, when one is a scaled copy of the
+            photo (pillow-heif checks its aspect, mode, rotation and colour profile) with both
+            sides at least ``min_side``. Other formats ignore it.
         max_decode_bytes: Refuse, before decoding, an image whose decoding would take more
             memory than this (:func:`decode_cost`), with :class:`ImageTooLarge`.
 
@@ -310,6 +314,10 @@ def decode_image(
     with _opened(data, fmt, max_pixels, min_side) as (im, width, height):
         _header(im, fmt, width, height, max_decode_bytes)
         with _pillow_errors(max_pixels, fmt):
+            if min_side is not None and fmt == "HEIF":
+                # After the header check, on the declared size: a thumbnail is never larger.
+                # Not in probe_image, whose budget thus counts the whole photo.
+                im.draft("RGB", (min_side, min_side))
             # Decode everything now: Pillow is lazy, and LOAD_TRUNCATED_IMAGES (left False)
             # makes a short file raise here.
             im.load()

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from imagerec.core.errors import ConfigError, InvalidArgument, ModelNotBuilt
+from imagerec.core.errors import ConfigError, ImagerecError, InvalidArgument, ModelNotBuilt
 from imagerec.core.hierarchy import (
     NO_FILTER,
     CategoryScore,
@@ -24,6 +24,7 @@ from imagerec.core.hierarchy import (
 )
 from imagerec.core.intake import ImageHeader, decode_image, probe_image
 from imagerec.core.labels import imagenet_labels
+from imagerec.core.memory import keep_freed_memory
 from imagerec.core.preprocess import preprocess
 from imagerec.core.runtimes import KerasRuntime, LiteRTRuntime, Runtime
 from imagerec.core.settings import RUNTIMES, Settings
@@ -101,17 +102,17 @@ class Labelling:
     categories: list[CategoryScore]
 
 
-DRAFT_FACTOR = 3
+DRAFT_FACTOR = 2
+# Images per interpreter call in ``classify_many``. LiteRT's XNNPACK gains ~10 % a photo at
+# batch 4 on 2 threads and nothing at 1 thread; larger batches only cost memory (an arena
+# per image) and lose the cache (measured in docs/benchmarks.md, "batch against single").
+BATCH_SIZE = 4
 
 Span = Callable[[str], AbstractContextManager[object]]
 
 
 def _no_span(name: str) -> AbstractContextManager[object]:
     return nullcontext()
-
-
-def _ms(start: float, end: float) -> float:
-    return round((end - start) * 1000, 3)
 
 
 def top_k_predictions(
@@ -149,10 +150,36 @@ def top_k_predictions(
     ]
 
 
+@dataclass
+class _Prepared:
+    """One image on its way through ``classify_many``: its input tensor and its times."""
+
+    info: ImageInfo
+    tensor: np.ndarray
+    decode_s: float
+    preprocess_s: float
+    inference_s: float = 0.0
+    probabilities: np.ndarray | None = None
+
+
+def _chunks(items: list[_Prepared], size: int) -> list[list[_Prepared]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
 class Classifier:
     """A loaded model with the runtime that serves it."""
 
-    def __init__(self, artefact: Artefact, runtime: Runtime, settings: Settings) -> None:
+    def __init__(
+        self,
+        artefact: Artefact,
+        runtime: Runtime,
+        settings: Settings,
+        *,
+        batch_size: int = BATCH_SIZE,
+    ) -> None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"Expected a positive integer batch_size, received: {batch_size!r}")
+        self.batch_size = batch_size
         self.artefact = artefact
         self.name = artefact.manifest.name
         self.preprocessing = artefact.manifest.preprocessing
@@ -160,11 +187,14 @@ class Classifier:
         self.settings = settings
         self._runtime = runtime
         self.warm = False
-        # Large JPEGs decode at 1/2, 1/4 or 1/8 scale (DCT domain), but the shorter side
-        # stays at least 3x what the crop needs (768 px for 224): a 12 MP photo then decodes
-        # at half size, 3x faster, and the downscale left to the bicubic step is small enough
-        # that answers stay those of a full decode (a 1/8 decode changed top-1s in our tests).
-        # Photos under 768 px are decoded whole, as the reference recipe does.
+        # Large JPEGs decode at 1/2, 1/4 or 1/8 scale (DCT domain), the shorter side kept at
+        # least twice what the crop needs (512 px for 224): a 12 MP photo decodes at 1/4, in
+        # 45 % of the full decode's time. On 150 evaluation photos upscaled to 12 MP
+        # (benchmarks/draft.py, docs/benchmarks.md) its top-1 agreed with the photo as taken
+        # on 97 %, the full decode's on 93 %: TF1's bicubic resize does not antialias, so
+        # 3000 px to 224 in one step aliases, and the DCT scale filters. 1/8 (256 px) did as
+        # well on those but flips a reference photo of 512 px (grace_hopper); under 1024 px
+        # a photo is decoded whole, as the reference recipe does.
         needed = round(self.preprocessing.size / self.preprocessing.crop_fraction)
         self.draft_min_side = DRAFT_FACTOR * needed
         # Familiar categories exist for ImageNet-1k's labels; another label set has none.
@@ -273,6 +303,49 @@ class Classifier:
         """Classify one image. ``span(name)`` wraps each stage, for tracing; ``max_bytes`` as
         in :meth:`probe`."""
         top_k = self.check_top_k(top_k)
+        entry = self._prepare(data, max_bytes, span)
+        start = time.perf_counter()
+        with span("inference"):
+            entry.probabilities = self.predict(entry.tensor[np.newaxis])[0]
+        entry.inference_s = time.perf_counter() - start
+        return self._finish(entry, top_k, label_filter)
+
+    def classify_many(
+        self,
+        images: Sequence[bytes],
+        top_k: int = 5,
+        *,
+        label_filter: LabelFilter = NO_FILTER,
+        span: Span = _no_span,
+        max_bytes: int | None = None,
+    ) -> list[Classification | ImagerecError]:
+        """Classify several images, ``batch_size`` to an interpreter call; one entry per
+        image, in order: its classification, or the error that refused it (a corrupt or
+        too-large image spoils only its own entry). The answers are those of ``classify``.
+
+        ``timing_ms.inference`` is the image's share of its batch's call.
+        """
+        top_k = self.check_top_k(top_k)
+        entries: list[_Prepared | ImagerecError] = []
+        for data in images:
+            try:
+                entries.append(self._prepare(data, max_bytes, span))
+            except ImagerecError as error:
+                entries.append(error)
+        ready = [entry for entry in entries if isinstance(entry, _Prepared)]
+        for chunk in _chunks(ready, self.batch_size):
+            start = time.perf_counter()
+            with span("inference"):
+                rows = self.predict(np.stack([entry.tensor for entry in chunk]))
+            share = (time.perf_counter() - start) / len(chunk)
+            for entry, row in zip(chunk, rows, strict=True):
+                entry.probabilities, entry.inference_s = row, share
+        return [
+            entry if isinstance(entry, ImagerecError) else self._finish(entry, top_k, label_filter)
+            for entry in entries
+        ]
+
+    def _prepare(self, data: bytes, max_bytes: int | None, span: Span) -> _Prepared:
         start = time.perf_counter()
         with span("decode"):
             image = decode_image(
@@ -285,24 +358,33 @@ class Classifier:
         decoded = time.perf_counter()
         with span("preprocess"):
             tensor = preprocess(image.pixels, self.preprocessing)
-        prepared = time.perf_counter()
-        with span("inference"):
-            probabilities = self.predict(tensor[np.newaxis])[0]
-        inferred = time.perf_counter()
-        labelling = self.label(probabilities, top_k, label_filter)
-        end = time.perf_counter()
+        return _Prepared(
+            ImageInfo(image.width, image.height, image.format),
+            tensor,
+            decoded - start,
+            time.perf_counter() - decoded,
+        )
+
+    def _finish(self, entry: _Prepared, top_k: int, label_filter: LabelFilter) -> Classification:
+        assert entry.probabilities is not None, "every prepared image was in a batch"
+        start = time.perf_counter()
+        labelling = self.label(entry.probabilities, top_k, label_filter)
+        label_s = time.perf_counter() - start
+        ms = {
+            "decode": entry.decode_s,
+            "preprocess": entry.preprocess_s,
+            "inference": entry.inference_s,
+        }
         return Classification(
             model=self.name,
             runtime=self.runtime,
             predictions=labelling.predictions,
             summary=labelling.summary,
             categories=labelling.categories,
-            image=ImageInfo(image.width, image.height, image.format),
+            image=entry.info,
             timing_ms={
-                "decode": _ms(start, decoded),
-                "preprocess": _ms(decoded, prepared),
-                "inference": _ms(prepared, inferred),
-                "total": _ms(start, end),
+                **{stage: round(seconds * 1000, 3) for stage, seconds in ms.items()},
+                "total": round((sum(ms.values()) + label_s) * 1000, 3),
             },
         )
 
@@ -363,6 +445,8 @@ def load_classifier(
     TensorFlow and, for keras.applications models, the network); serving passes False.
     """
     settings = _override(settings or Settings.from_env(), name, runtime)
+    # A process that loads a classifier classifies image after image: keep their buffers.
+    keep_freed_memory()
     try:
         artefact = built_artefact(settings)
     except ModelNotBuilt:
