@@ -34,20 +34,16 @@ ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "accuracy.md"
 MODELS = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 BEGIN, END = "<!-- eval:begin -->", "<!-- eval:end -->"
-# Beside the clone (as CI has it), else this machine's shared copy.
-SHARED_COPY = Path("/work/shared/eval/imagenet-sample")
+# The maintainers' photos sit beside the repository (as CI has them).
+BESIDE = ROOT.parent / "shared" / "eval" / "imagenet-sample"
 
 
 def eval_dir() -> Path | None:
-    """IMAGEREC_EVAL_DIR, else ../shared/eval/imagenet-sample beside the repository, else
-    /work/shared/eval/imagenet-sample; None when none of them is a folder."""
+    """IMAGEREC_EVAL_DIR, else ../shared/eval/imagenet-sample beside the repository; None when
+    that is not a folder."""
     chosen = os.environ.get("IMAGEREC_EVAL_DIR", "").strip()
-    if chosen:
-        return Path(chosen) if Path(chosen).is_dir() else None
-    for folder in (ROOT.parent / "shared" / "eval" / "imagenet-sample", SHARED_COPY):
-        if folder.is_dir():
-            return folder
-    return None
+    folder = Path(chosen) if chosen else BESIDE
+    return folder if folder.is_dir() else None
 
 
 def class_synsets() -> list[str]:

@@ -80,9 +80,9 @@ def eval_photos(count: int) -> list[Path]:
     """Up to ``count`` evaluation photos whose longer side is 480–880 px (most of ImageNet's)."""
     from PIL import Image
 
-    from benchmarks.draft import eval_folder
+    from benchmarks.accuracy import eval_dir
 
-    folder = eval_folder()
+    folder = eval_dir()
     if folder is None:
         return []
     chosen = []

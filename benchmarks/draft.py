@@ -24,18 +24,12 @@ from pathlib import Path
 from benchmarks.plan import ROOT, Json, log
 
 RESULTS = ROOT / "benchmarks" / "draft.json"
-# Beside the main checkout; a worktree finds them in /work.
-EVAL_DIRS = (ROOT.parent / "shared/eval/imagenet-sample", Path("/work/shared/eval/imagenet-sample"))
 # The 118 dog classes (151–268) are left out of the evaluation set on purpose.
 DOGS_FROM, DOGS = 151, 118
 MEGAPIXELS = 12.0
 # Shorter sides to keep, as multiples of what the 224 crop needs (256 px): 1/8, 1/4, 1/2 of
 # a 4000×3000 photo.
 FACTORS = (1, 2, 3)
-
-
-def eval_folder() -> Path | None:
-    return next((folder for folder in EVAL_DIRS if folder.is_dir()), None)
 
 
 def class_index(position: int) -> int:
@@ -65,13 +59,14 @@ def upscaled(path: Path, seed: int) -> bytes:
 def measure(count: int) -> Json:
     import numpy as np
 
+    from benchmarks.accuracy import BESIDE, eval_dir
     from imagerec.core.intake import decode_image
     from imagerec.core.preprocess import preprocess
     from imagerec.models.classifier import load_classifier
 
-    folder = eval_folder()
+    folder = eval_dir()
     if folder is None:
-        return {"skipped": f"no evaluation photos in {', '.join(map(str, EVAL_DIRS))}"}
+        return {"skipped": f"no evaluation photos in $IMAGEREC_EVAL_DIR or {BESIDE}"}
     classifier = load_classifier(runtime="litert", build=False)
     spec = classifier.preprocessing
     needed = round(spec.size / spec.crop_fraction)

@@ -47,9 +47,9 @@ def describe_photos(photos: dict[str, list[Path]]) -> Json:
 def batch_photos(photos: dict[str, list[Path]], count: int = 16) -> list[Path]:
     """Real photos of assorted sizes for batched against single: evaluation photos where they
     exist (every 50th), else this run's 640×480 ones."""
-    from benchmarks.draft import eval_folder
+    from benchmarks.accuracy import eval_dir
 
-    folder = eval_folder()
+    folder = eval_dir()
     if folder is None:
         return photos["small"]
     return sorted(folder.iterdir())[::50][:count]

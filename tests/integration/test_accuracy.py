@@ -22,8 +22,8 @@ def test_lite0_summaries_are_given_and_right_on_real_photos() -> None:
     folder = eval_dir()
     if folder is None:
         pytest.skip(
-            "Expected the eval photos in $IMAGEREC_EVAL_DIR, ../shared/eval/imagenet-sample "
-            "beside the repository or /work/shared/eval/imagenet-sample, received: none"
+            "Expected the eval photos in $IMAGEREC_EVAL_DIR or ../shared/eval/imagenet-sample "
+            "beside the repository, received: none"
         )
     sample = photos(folder)[::EVERY]
     assert len(sample) == 98

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import imagerec
+from benchmarks.accuracy import eval_dir
 from imagerec.core.errors import CorruptImage, ImagerecError
 from imagerec.models.classifier import Classification, Classifier
 from tests.conftest import ROOT
@@ -15,17 +16,13 @@ from tests.conftest import ROOT
 pytestmark = [pytest.mark.unit, pytest.mark.model]
 
 SAMPLES = sorted((ROOT / "samples").glob("*.jpg"))
-# The shared evaluation photos sit beside the main checkout; a worktree finds them in /work.
-EVAL_DIRS = (ROOT.parent / "shared/eval/imagenet-sample", Path("/work/shared/eval/imagenet-sample"))
 EVAL_PHOTOS = 40
 TOLERANCE = 1e-5
 
 
 def eval_photos() -> list[Path]:
-    for folder in EVAL_DIRS:
-        if folder.is_dir():
-            return sorted(folder.iterdir())[:: 882 // EVAL_PHOTOS][:EVAL_PHOTOS]
-    return []
+    folder = eval_dir()
+    return sorted(folder.iterdir())[:: 882 // EVAL_PHOTOS][:EVAL_PHOTOS] if folder else []
 
 
 def real_photos() -> list[bytes]:
@@ -40,7 +37,7 @@ def litert() -> Classifier:
 @pytest.fixture(scope="module")
 def photos() -> list[bytes]:
     if not eval_photos():
-        pytest.skip(f"the evaluation photos are not here (looked in {EVAL_DIRS})")
+        pytest.skip("the evaluation photos are not here ($IMAGEREC_EVAL_DIR, ../shared/eval)")
     return real_photos()
 
 

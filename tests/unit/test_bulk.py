@@ -204,10 +204,11 @@ def test_the_verbose_summary_gives_the_jobs_and_each_stage_per_image() -> None:
     )
 
 
-def test_each_job_gets_one_thread_unless_imagerec_threads_says_otherwise() -> None:
+def test_each_job_gets_one_thread_unless_imagerec_threads_says_otherwise(tmp_path: Path) -> None:
     from imagerec.bulk.local import per_job
     from imagerec.core.settings import Settings
 
-    assert per_job(Settings.from_env({"IMAGEREC_CACHE_DIR": "/tmp/x"})).threads == 1
-    chosen = Settings.from_env({"IMAGEREC_THREADS": "3", "IMAGEREC_CACHE_DIR": "/tmp/x"})
+    cache = str(tmp_path)
+    assert per_job(Settings.from_env({"IMAGEREC_CACHE_DIR": cache})).threads == 1
+    chosen = Settings.from_env({"IMAGEREC_THREADS": "3", "IMAGEREC_CACHE_DIR": cache})
     assert per_job(chosen).threads == 3
